@@ -1,0 +1,32 @@
+"""GenDR-Pix core: one-step generative super-resolution in pixel space (no VAE).
+
+Pure torch + einops + safetensors; no ComfyUI import. Typical use:
+
+    import gendr_pix
+    model = gendr_pix.load_model("model.safetensors")        # or gendr_pix.load_default_model()
+    out = gendr_pix.upscale(model, images, gendr_pix.UpscaleOptions(scale=4))  # [B, 3, H, W] in [0, 1]
+"""
+
+from .callbacks import Interrupted, ProgressFn, StopFn
+from .checkpoint import CheckpointError, load_model, read_tensors, save_model
+from .colorfix import COLOR_FIXES, color_fix
+from .config import SHUFFLE, UNET_PRESETS, ConfigError, ModelConfig, UNetConfig
+from .ensemble import ENSEMBLE_OFFSETS, self_ensemble
+from .guidance import GUIDANCE_MODES, Guidance, guided
+from .layouts import diffusers_to_ldm, ldm_to_diffusers
+from .model import GenDRPix
+from .padding import crop, reflect_pad
+from .tiling import run_tiled
+from .unet import UNet
+from .upscale import UpscaleOptions, output_size, resize, upscale
+from .vae import VAE, VAEConfig
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "COLOR_FIXES", "ENSEMBLE_OFFSETS", "GUIDANCE_MODES", "SHUFFLE", "UNET_PRESETS",
+    "CheckpointError", "ConfigError", "GenDRPix", "Guidance", "Interrupted", "ModelConfig", "ProgressFn",
+    "StopFn", "UNet", "UNetConfig", "UpscaleOptions", "VAE", "VAEConfig",
+    "color_fix", "crop", "diffusers_to_ldm", "guided", "ldm_to_diffusers", "load_model", "output_size",
+    "read_tensors", "reflect_pad", "resize", "run_tiled", "save_model", "self_ensemble", "upscale",
+]

@@ -1,0 +1,203 @@
+"""`upscale()`: the one public entry for inference. It fixes the order of everything else:
+
+images -> chunks of the batch -> bicubic resize to the output size -> [-1, 1] -> tiles ->
+self-ensemble -> guidance -> model -> blend -> colour fix -> clamp -> [0, 1], alpha resized apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .callbacks import ProgressFn, StopFn, check_stop
+from .colorfix import COLOR_FIXES, ColorFix, color_fix
+from .ensemble import ENSEMBLE_OFFSETS, self_ensemble
+from .guidance import Guidance, guided
+from .model import GenDRPix
+from .tiling import is_out_of_memory, run_tiled, tile_count
+
+log = logging.getLogger(__name__)
+
+Layout = Literal["NCHW", "NHWC"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpscaleOptions:
+    """What to compute. Defaults: the model's native scale, one plain pass, whole image, no colour fix."""
+
+    scale: float | None = None
+    """Output size = round(input size * scale), scale in [1, 8]; None = the model's trained scale."""
+    ensemble: int = 1
+    """Padding self-ensemble size: 1 (off), 2, 4 or 8 grid shifts; costs that many passes."""
+    guidance: Guidance = field(default_factory=Guidance)
+    tile: int = 0
+    """Tile edge in output pixels (rounded up to the model's multiple); 0 = the whole image. Either
+    way the tile is halved on out-of-memory, down to `min_tile`."""
+    tile_overlap: int = 64
+    """Overlap between neighbouring tiles in output pixels."""
+    min_tile: int = 128
+    color_fix: ColorFix = "none"
+    batch_size: int = 1
+    """Images per model call; larger is faster for many small frames, needs more memory."""
+
+    def __post_init__(self) -> None:
+        if self.scale is not None and not 1.0 <= self.scale <= 8.0:
+            raise ValueError(f"scale must be in [1, 8], got {self.scale}")
+        if self.ensemble not in ENSEMBLE_OFFSETS:
+            raise ValueError(f"ensemble must be one of {sorted(ENSEMBLE_OFFSETS)}, got {self.ensemble}")
+        if self.tile < 0 or self.tile_overlap < 0 or self.min_tile < 1 or self.batch_size < 1:
+            raise ValueError("tile and tile_overlap must be >= 0, min_tile and batch_size >= 1")
+        if self.tile and self.tile <= self.tile_overlap:
+            raise ValueError(f"tile ({self.tile}) must be larger than tile_overlap ({self.tile_overlap})")
+        if self.color_fix not in COLOR_FIXES:
+            raise ValueError(f"color_fix must be one of {COLOR_FIXES}, got {self.color_fix!r}")
+
+
+def output_size(h: int, w: int, scale: float) -> tuple[int, int]:
+    """round(h * scale), round(w * scale), halves rounded up, at least 1."""
+    return max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
+
+
+def resize(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bicubic, antialiased resize of [B, C, H, W] (the model's input; also the colour-fix reference)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False)
+
+
+def upscale(
+    model: GenDRPix,
+    images: Tensor,
+    options: UpscaleOptions | None = None,
+    *,
+    layout: Layout = "NCHW",
+    positive: Tensor | None = None,
+    negative: Tensor | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """Upscale a batch of RGB or RGBA images in [0, 1].
+
+    images: [B, 3 or 4, H, W] (layout "NCHW") or [B, H, W, 3 or 4] ("NHWC", ComfyUI's IMAGE), any device.
+    Returns float32 on the CPU in the same layout, in [0, 1], with H, W = `output_size(H, W, scale)`.
+    Alpha is resized (bicubic) on its own and reattached. `positive`/`negative` replace the model's
+    stored embeddings ([1, L, context_dim]). `device`/`dtype` move the model for this call only
+    (restored afterwards); by default it runs where it is. Deterministic for fixed inputs.
+    Raises ValueError for bad inputs, `Interrupted` when `should_stop` returns True.
+    """
+    opts = options or UpscaleOptions()
+    nchw = _as_nchw(images, layout)
+    b, c, h, w = nchw.shape
+    oh, ow = output_size(h, w, opts.scale or model.config.scale)
+    _check_context("positive", positive, model)
+    _check_context("negative", negative, model)
+
+    out = torch.empty((b, oh, ow, c) if layout == "NHWC" else (b, c, oh, ow), dtype=torch.float32)
+    out_nchw = out.permute(0, 3, 1, 2) if layout == "NHWC" else out
+    with torch.inference_mode(), _placed(model, device, dtype):
+        restore = self_ensemble(guided(model, opts.guidance, positive, negative), opts.ensemble)
+        run_device, run_dtype = model.device, model.dtype
+        align = model.config.unet.pixel_multiple
+        tile = _round_up(opts.tile or max(oh, ow), align)
+        chunks = range(0, b, opts.batch_size)
+        done = 0
+        for start in chunks:
+            check_stop(should_stop)
+            chunk = nchw[start:start + opts.batch_size].to(run_device, torch.float32)
+            reference = resize(chunk[:, :3], (oh, ow)).clamp(0, 1)
+            per_chunk = tile_count(oh, ow, tile, opts.tile_overlap, align)
+            total = per_chunk * len(chunks)
+
+            def report(i: int, n: int, piece: Tensor | None, total: int = total) -> None:
+                if progress is not None:
+                    progress(i, max(n, total), None if piece is None else ((piece + 1) / 2).clamp(0, 1))
+
+            x = (reference * 2 - 1).to(run_dtype)
+            y, tile = _run_with_fallback(restore, x, opts, tile, align, report, should_stop, done)
+            done += tile_count(oh, ow, tile, opts.tile_overlap, align)
+            y = color_fix((y + 1) / 2, reference.cpu(), opts.color_fix).clamp_(0, 1)
+            if c == 4:
+                alpha = resize(chunk[:, 3:], (oh, ow)).clamp(0, 1).cpu()
+                y = torch.cat([y, alpha], dim=1)
+            out_nchw[start:start + opts.batch_size] = y
+    return out
+
+
+def _run_with_fallback(restore, x: Tensor, opts: UpscaleOptions, tile: int, align: int,
+                       report: ProgressFn, should_stop: StopFn | None, done: int) -> tuple[Tensor, int]:
+    """run_tiled, halving the tile on out-of-memory as ComfyUI's upscale node does."""
+    while True:
+        try:
+            y = run_tiled(restore, x, tile=tile, overlap=opts.tile_overlap, align=align,
+                          progress=report, should_stop=should_stop, done_before=done)
+            return y, tile
+        except (torch.OutOfMemoryError, RuntimeError) as e:
+            if not is_out_of_memory(e) or tile <= opts.min_tile:
+                raise
+            _free_cache(x.device)
+            new = max(_round_up(tile // 2, align), _round_up(opts.min_tile, align))
+            if new >= tile:
+                raise
+            log.warning("out of memory with %dpx tiles; retrying with %dpx", tile, new)
+            tile = new
+
+
+def _as_nchw(images: Tensor, layout: Layout) -> Tensor:
+    if not isinstance(images, Tensor):
+        raise ValueError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if layout not in ("NCHW", "NHWC"):
+        raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    if images.ndim != 4:
+        raise ValueError(f"images must be 4-D {layout}, got shape {tuple(images.shape)}")
+    nchw = images.permute(0, 3, 1, 2) if layout == "NHWC" else images
+    b, c, h, w = nchw.shape
+    if c not in (3, 4):
+        raise ValueError(
+            f"images must have 3 (RGB) or 4 (RGBA) channels in layout {layout}, got shape {tuple(images.shape)}"
+        )
+    if b < 1 or h < 1 or w < 1:
+        raise ValueError(f"images must be non-empty, got shape {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise ValueError(f"images must be floating point in [0, 1], got {images.dtype}")
+    return nchw
+
+
+def _check_context(name: str, ctx: Tensor | None, model: GenDRPix) -> None:
+    if ctx is None:
+        return
+    want = model.config.unet.context_dim
+    if ctx.ndim != 3 or ctx.shape[0] != 1 or ctx.shape[-1] != want:
+        raise ValueError(f"{name} embedding must be [1, tokens, {want}], got {tuple(ctx.shape)}")
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def _free_cache(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()
+
+
+@contextmanager
+def _placed(model: GenDRPix, device, dtype) -> Iterator[None]:
+    """Move/cast the model for one call and put it back, whatever happens."""
+    before = (model.device, model.dtype)
+    if device is not None or dtype is not None:
+        model.to(device=device or before[0], dtype=dtype or before[1])
+    try:
+        yield
+    finally:
+        if (model.device, model.dtype) != before:
+            model.to(device=before[0], dtype=before[1])
