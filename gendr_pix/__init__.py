@@ -8,7 +8,7 @@ Pure torch + einops + safetensors; no ComfyUI import. Typical use:
 """
 
 from .callbacks import Interrupted, ProgressFn, StopFn
-from .checkpoint import CheckpointError, load_model, read_tensors, save_model
+from .checkpoint import DEFAULT_MODEL, CheckpointError, load_default_model, load_model, read_tensors, save_model
 from .colorfix import COLOR_FIXES, color_fix
 from .config import SHUFFLE, UNET_PRESETS, ConfigError, ModelConfig, UNetConfig
 from .ensemble import ENSEMBLE_OFFSETS, self_ensemble
@@ -24,9 +24,9 @@ from .vae import VAE, VAEConfig
 __version__ = "0.1.0"
 
 __all__ = [
-    "COLOR_FIXES", "ENSEMBLE_OFFSETS", "GUIDANCE_MODES", "SHUFFLE", "UNET_PRESETS",
-    "CheckpointError", "ConfigError", "GenDRPix", "Guidance", "Interrupted", "ModelConfig", "ProgressFn",
-    "StopFn", "UNet", "UNetConfig", "UpscaleOptions", "VAE", "VAEConfig",
-    "color_fix", "crop", "diffusers_to_ldm", "guided", "ldm_to_diffusers", "load_model", "output_size",
-    "read_tensors", "reflect_pad", "resize", "run_tiled", "save_model", "self_ensemble", "upscale",
+    "COLOR_FIXES", "CheckpointError", "ConfigError", "DEFAULT_MODEL", "ENSEMBLE_OFFSETS", "GUIDANCE_MODES",
+    "GenDRPix", "Guidance", "Interrupted", "ModelConfig", "ProgressFn", "SHUFFLE", "StopFn", "UNET_PRESETS",
+    "UNet", "UNetConfig", "UpscaleOptions", "VAE", "VAEConfig", "color_fix", "crop", "diffusers_to_ldm",
+    "guided", "ldm_to_diffusers", "load_default_model", "load_model", "output_size", "read_tensors",
+    "reflect_pad", "resize", "run_tiled", "save_model", "self_ensemble", "upscale",
 ]

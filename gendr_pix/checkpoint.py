@@ -38,6 +38,8 @@ EXPECTED = (
     f"a GenDR-Pix checkpoint: a pixel-space SD2.1-shaped UNet with {PIXEL_CHANNELS} input/output channels "
     "(our .safetensors format, or a diffusers/LDM UNet state dict)"
 )
+DEFAULT_MODEL = Path(__file__).parent / "weights" / "gendr-pix-small-x4.safetensors"
+"""The small x4 model shipped inside the package (trained by this repo's own training code)."""
 _CONTAINER_KEYS = ("state_dict", "params_ema", "params", "model", "module", "ema", "unet")
 
 
@@ -110,6 +112,14 @@ def load_model(
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(path, _key_problem(result.missing_keys, result.unexpected_keys))
     return model.to(device=device, dtype=dtype or torch.float32).eval().requires_grad_(False)
+
+
+def load_default_model(**kwargs: Any) -> GenDRPix:
+    """Load the bundled default model (`DEFAULT_MODEL`); keyword arguments as for `load_model`."""
+    if not DEFAULT_MODEL.is_file():
+        raise CheckpointError(DEFAULT_MODEL, "no bundled default model in this installation",
+                              fix="Pass a model file explicitly (CLI: --model PATH).")
+    return load_model(DEFAULT_MODEL, **kwargs)
 
 
 def read_tensors(path: str | os.PathLike) -> tuple[StateDict, dict[str, str] | None]:

@@ -1,0 +1,46 @@
+"""`python -m gendr_pix <command>`: a thin argparse layer over the public API.
+
+Each command lives in its own module exposing `add_arguments(parser)` and `run(args) -> int`; the
+module is imported only when its command runs, so `upscale` never pays for training imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: (module, one-line help)
+    "upscale": ("gendr_pix.cli_upscale", "upscale images or folders of images"),
+    "info": ("gendr_pix.cli_info", "describe a checkpoint file (format, layout, config, tensors)"),
+}
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gendr_pix", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((a for a in argv if a in COMMANDS), None)
+    modules = {}
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:  # only the command that runs is imported
+            modules[name] = importlib.import_module(module)
+            modules[name].add_arguments(p)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s")
+    try:
+        return int(modules[args.command].run(args) or 0)
+    except CLIError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
