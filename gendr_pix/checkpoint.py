@@ -111,7 +111,20 @@ def load_model(
         raise CheckpointError(path, f"tensors whose shapes do not fit the config ({detail})") from None
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(path, _key_problem(result.missing_keys, result.unexpected_keys))
-    return model.to(device=device, dtype=dtype or torch.float32).eval().requires_grad_(False)
+    model = model.to(device=device, dtype=dtype or torch.float32).eval().requires_grad_(False)
+    _align_storage(model)
+    return model
+
+
+def _align_storage(model: torch.nn.Module) -> None:
+    """Give every tensor its own aligned storage.
+
+    Tensors read from a safetensors file can sit at unaligned offsets of one buffer; CPU kernels then
+    take other code paths (slower, and not bit-identical to the same weights elsewhere).
+    """
+    for p in model.parameters():
+        if p.device.type == "cpu" and p.data_ptr() % 64:
+            p.data = p.data.clone()
 
 
 def load_default_model(**kwargs: Any) -> GenDRPix:
@@ -164,10 +177,10 @@ def _read_pickle(path: Path) -> StateDict:
             path, f"a pickle that cannot be loaded safely ({first})",
             fix="Only plain tensor state dicts are loaded (weights_only=True); convert it to .safetensors.",
         ) from None
-    for _ in range(3):  # nested containers, e.g. {"model": {"state_dict": ...}}
+    for _ in range(3):  # nested containers, e.g. {"model": {"state_dict": ...}, "global_step": ...}
         if isinstance(obj, dict):
             inner = next((obj[k] for k in _CONTAINER_KEYS if isinstance(obj.get(k), dict)), None)
-            if inner is not None and not any(isinstance(v, Tensor) for v in obj.values()):
+            if inner is not None:
                 obj = inner
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
         raise CheckpointError(path, f"a pickle holding {type(obj).__name__}, not a dict of tensors")

@@ -126,10 +126,17 @@ def upscale(
             done += tile_count(oh, ow, tile, opts.tile_overlap, align)
             y = color_fix((y + 1) / 2, reference.cpu(), opts.color_fix).clamp_(0, 1)
             if c == 4:
-                alpha = resize(chunk[:, 3:], (oh, ow)).clamp(0, 1).cpu()
+                alpha = _resize_alpha(chunk[:, 3:], (oh, ow)).cpu()
                 y = torch.cat([y, alpha], dim=1)
             out_nchw[start:start + opts.batch_size] = y
     return out
+
+
+def _resize_alpha(alpha: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bicubic like the colours, but fully opaque/transparent areas stay exactly 1/0 (not 1 - 1e-7)."""
+    a = resize(alpha, size).clamp(0, 1)
+    eps = 1e-5
+    return torch.where(a > 1 - eps, 1.0, torch.where(a < eps, 0.0, a))
 
 
 def _run_with_fallback(restore, x: Tensor, opts: UpscaleOptions, tile: int, align: int,

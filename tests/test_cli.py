@@ -1,0 +1,89 @@
+"""The CLI: upscale files and folders; one-line errors with exit code 2."""
+
+import pytest
+import torch
+from conftest import make_tiny
+from PIL import Image
+
+import gendr_pix as g
+from gendr_pix.cli import main
+from gendr_pix.imageio import load_image, save_image
+
+
+@pytest.fixture
+def setup(tmp_path):
+    model = tmp_path / "tiny.safetensors"
+    g.save_model(make_tiny(), model)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    save_image(torch.rand(1, 3, 12, 20), inputs / "a.png")
+    save_image(torch.rand(1, 4, 9, 7), inputs / "b.png")
+    return tmp_path, model, inputs
+
+
+def test_upscale_a_folder(setup, capsys):
+    tmp, model, inputs = setup
+    rc = main(["upscale", str(inputs), "-o", str(tmp / "out"), "--model", str(model), "--scale", "3",
+               "--ensemble", "2", "--guidance", "1.5", "--padcfg", "--color-fix", "wavelet"])
+    assert rc == 0
+    a = Image.open(tmp / "out" / "a_gendrpix.png")
+    b = Image.open(tmp / "out" / "b_gendrpix.png")
+    assert a.size == (60, 36) and a.mode == "RGB"
+    assert b.size == (21, 27) and b.mode == "RGBA"
+    assert "done: 2 image(s)" in capsys.readouterr().err
+
+
+def test_single_file_output_name_and_same_result_as_the_api(setup):
+    tmp, model, inputs = setup
+    assert main(["upscale", str(inputs / "a.png"), "-o", str(tmp / "a4.png"), "--model", str(model)]) == 0
+    api = g.upscale(g.load_model(model), load_image(inputs / "a.png"), g.UpscaleOptions(scale=4))
+    saved = load_image(tmp / "a4.png")
+    assert (saved - api).abs().max() <= 0.5 / 255 + 1e-6
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.png"], "missing.png: no such file or folder"),
+    (["in/a.png", "--model", "in/a.png"], "neither safetensors nor a PyTorch pickle"),
+    (["broken.png"], "cannot read as an image"),
+    (["in/a.png", "--scale", "12"], "scale must be in [1, 8]"),
+    (["in/a.png", "--tile", "64", "--tile-overlap", "64"], "must be larger than tile_overlap"),
+])
+def test_errors_are_one_line(setup, capsys, monkeypatch, args, message):
+    tmp, model, _ = setup
+    monkeypatch.chdir(tmp)
+    (tmp / "broken.png").write_bytes(b"\x89PNG not really")
+    full = ["upscale", *args, "-o", str(tmp / "o")]
+    if "--model" not in args:
+        full += ["--model", str(model)]
+    assert main(full) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_without_a_model_it_says_how_to_pass_one(setup, capsys, monkeypatch):
+    tmp, _, inputs = setup
+    monkeypatch.setattr("gendr_pix.cli_upscale.DEFAULT_MODEL", tmp / "not-bundled.safetensors")
+    assert main(["upscale", str(inputs / "a.png"), "-o", str(tmp / "o")]) == 2
+    assert "--model PATH" in capsys.readouterr().err
+
+
+def test_existing_outputs_are_not_overwritten(setup, capsys):
+    tmp, model, inputs = setup
+    (tmp / "a4.png").write_bytes(b"keep")
+    assert main(["upscale", str(inputs / "a.png"), "-o", str(tmp / "a4.png"), "--model", str(model)]) == 2
+    assert (tmp / "a4.png").read_bytes() == b"keep"
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_bad_choice_is_rejected_by_argparse(setup):
+    tmp, model, inputs = setup
+    with pytest.raises(SystemExit) as e:
+        main(["upscale", str(inputs), "-o", str(tmp), "--ensemble", "3"])
+    assert e.value.code == 2
+
+
+def test_info_describes_a_checkpoint(setup, capsys):
+    _, model, _ = setup
+    assert main(["info", str(model), "--keys"]) == 0
+    out = capsys.readouterr().out
+    assert "loads as GenDR-Pix" in out and "unet.conv_in.weight  (32, 192, 3, 3)" in out
