@@ -13,6 +13,7 @@ from .colorfix import COLOR_FIXES, color_fix
 from .config import SHUFFLE, UNET_PRESETS, ConfigError, ModelConfig, UNetConfig
 from .ensemble import ENSEMBLE_OFFSETS, self_ensemble
 from .guidance import GUIDANCE_MODES, Guidance, guided
+from .imageio import ImageFileError, find_images, load_image, save_image
 from .layouts import diffusers_to_ldm, ldm_to_diffusers
 from .model import GenDRPix
 from .padding import crop, reflect_pad
@@ -24,9 +25,42 @@ from .vae import VAE, VAEConfig
 __version__ = "0.1.0"
 
 __all__ = [
-    "COLOR_FIXES", "CheckpointError", "ConfigError", "DEFAULT_MODEL", "ENSEMBLE_OFFSETS", "GUIDANCE_MODES",
-    "GenDRPix", "Guidance", "Interrupted", "ModelConfig", "ProgressFn", "SHUFFLE", "StopFn", "UNET_PRESETS",
-    "UNet", "UNetConfig", "UpscaleOptions", "VAE", "VAEConfig", "color_fix", "crop", "diffusers_to_ldm",
-    "guided", "ldm_to_diffusers", "load_default_model", "load_model", "output_size", "read_tensors",
-    "reflect_pad", "resize", "run_tiled", "save_model", "self_ensemble", "upscale",
+    "COLOR_FIXES",
+    "CheckpointError",
+    "ConfigError",
+    "DEFAULT_MODEL",
+    "ENSEMBLE_OFFSETS",
+    "GUIDANCE_MODES",
+    "GenDRPix",
+    "Guidance",
+    "ImageFileError",
+    "Interrupted",
+    "ModelConfig",
+    "ProgressFn",
+    "SHUFFLE",
+    "StopFn",
+    "UNET_PRESETS",
+    "UNet",
+    "UNetConfig",
+    "UpscaleOptions",
+    "VAE",
+    "VAEConfig",
+    "color_fix",
+    "crop",
+    "diffusers_to_ldm",
+    "find_images",
+    "guided",
+    "ldm_to_diffusers",
+    "load_default_model",
+    "load_image",
+    "load_model",
+    "output_size",
+    "read_tensors",
+    "reflect_pad",
+    "resize",
+    "run_tiled",
+    "save_image",
+    "save_model",
+    "self_ensemble",
+    "upscale",
 ]
