@@ -1,0 +1,28 @@
+"""Shared fixtures: tiny random GenDR-Pix models (preset "tiny") saved like real model files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import gendr_pix
+
+
+def tiny_network(seed: int = 0) -> gendr_pix.GenDRPix:
+    """A randomly initialised tiny model with distinct positive/negative embeddings (so guidance
+    has an effect). For tests only: its output is noise-like, never a real upscale."""
+    torch.manual_seed(seed)
+    net = gendr_pix.GenDRPix(gendr_pix.ModelConfig(unet=gendr_pix.UNET_PRESETS["tiny"]))
+    with torch.no_grad():
+        net.positive.normal_()
+        net.negative.normal_()
+    return net.eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
+    gendr_pix.save_model(tiny_network(), path, dtype=None)
+    return path
