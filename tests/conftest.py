@@ -26,3 +26,33 @@ def tiny_model_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
     gendr_pix.save_model(tiny_network(), path, dtype=None)
     return path
+
+
+FROZEN_NODES: dict[str, dict[str, tuple[str, ...]]] = {
+    # Released node ids and input order. Saved workflows store widget values by position, so these
+    # never change: add new inputs at the end (optional), never rename, reorder or remove.
+    "GenDRPixModelLoader": {"required": ("model_name", "precision"), "optional": ()},
+    "GenDRPixSelfEnsemble": {"required": ("model", "shifts"), "optional": ()},
+    "GenDRPixGuidance": {"required": ("model", "scale", "mode"), "optional": ("positive", "negative")},
+    "GenDRPixUpscale": {"required": ("model", "image", "scale", "tile_size", "tile_overlap", "color_fix"),
+                        "optional": ()},
+    "GenDRPixCompare": {"required": ("before", "after"), "optional": ()},
+}
+WIDGETS: dict[str, tuple[str, ...]] = {
+    # The widget inputs of FROZEN_NODES, in the order a saved workflow's widgets_values lists them.
+    "GenDRPixModelLoader": ("model_name", "precision"),
+    "GenDRPixSelfEnsemble": ("shifts",),
+    "GenDRPixGuidance": ("scale", "mode"),
+    "GenDRPixUpscale": ("scale", "tile_size", "tile_overlap", "color_fix"),
+    "GenDRPixCompare": (),
+}
+
+
+@pytest.fixture(scope="session")
+def frozen_nodes() -> dict[str, dict[str, tuple[str, ...]]]:
+    return FROZEN_NODES
+
+
+@pytest.fixture(scope="session")
+def frozen_widgets() -> dict[str, tuple[str, ...]]:
+    return WIDGETS
