@@ -22,7 +22,7 @@ function layer(label, side) {
   img.alt = label;
   Object.assign(img.style, {
     position: "absolute", inset: "0", width: "100%", height: "100%", objectFit: "contain",
-    pointerEvents: "none", userSelect: "none",
+    pointerEvents: "none", userSelect: "none", display: "none",
   });
   const tag = document.createElement("span");
   tag.textContent = label;
@@ -70,9 +70,14 @@ function buildView() {
   const show = (beforeFile, afterFile) => {
     const loaded = Boolean(beforeFile && afterFile);
     hint.style.display = loaded ? "none" : "flex";
-    before.img.src = beforeFile ? viewUrl(beforeFile) : "";
-    after.img.src = afterFile ? viewUrl(afterFile) : "";
+    for (const el of [line, before.tag, after.tag]) el.style.display = loaded ? "block" : "none";
+    for (const [part, file] of [[before, beforeFile], [after, afterFile]]) {
+      if (file) part.img.src = viewUrl(file);
+      else part.img.removeAttribute("src");
+      part.img.style.display = loaded ? "block" : "none";
+    }
   };
+  show(null, null);
   return { root, show };
 }
 
