@@ -71,8 +71,10 @@ class GenDRPixCompare(io.ComfyNode):
 
     @classmethod
     def execute(cls, before, after) -> io.NodeOutput:
+        # Temp files only (like Preview Image); web/compare.js reads these two keys.
         saved = {}
-        for key, images in (("gendr_pix_before", before), ("gendr_pix_after", after)):
-            saved[key] = ui.ImageSaveHelper.save_images(images[:1], filename_prefix=f"GenDRPix_compare_{key[10:]}",
-                                                        folder_type=io.FolderType.temp, cls=None, compress_level=1)
+        for side, images in (("before", before), ("after", after)):
+            saved[f"gendr_pix_{side}"] = ui.ImageSaveHelper.save_images(
+                images[:1], filename_prefix=f"GenDRPix_compare_{side}", folder_type=io.FolderType.temp,
+                cls=None, compress_level=1)
         return io.NodeOutput(ui=saved)
