@@ -43,7 +43,7 @@ PreviewSink = Callable[[int, int, Image.Image | None], None]
 
 @dataclass(frozen=True, kw_only=True)
 class UpscaleRequest:
-    """The Upscale node's widgets (see nodes/upscale.py for their tooltips)."""
+    """The Upscale node's widgets (tooltips in nodes/image_nodes.py)."""
 
     scale: float = 4.0
     tile_size: int = 0
@@ -54,6 +54,8 @@ class UpscaleRequest:
 
 @dataclass(frozen=True)
 class Plan:
+    """How one Upscale call runs: tile edge in output pixels (0 = whole frames), frames per model call."""
+
     tile: int
     frames_per_call: int
 
@@ -91,8 +93,8 @@ def plan(model: PixModel, frames: int, out_hw: tuple[int, int], request: Upscale
     """Choose the tile size and how many frames go through the model at once.
 
     A tile_size > 0 is the user's choice (one frame per call). Automatic: whole frames, as many per
-    call as fit in MEMORY_FRACTION of `free_bytes`; tiles when one frame does not fit. Whatever is chosen, the
-    core still halves the tile on an out-of-memory error.
+    call as fit in MEMORY_FRACTION of `free_bytes`; tiles when one frame does not fit. Whatever is
+    chosen, the core still halves the tile on an out-of-memory error.
     """
     if request.tile_size > 0:
         return Plan(request.tile_size, 1)
