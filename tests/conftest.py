@@ -1,6 +1,9 @@
-"""Shared fixtures: tiny random models (seeded) and a temp folder for checkpoint files."""
+"""Shared fixtures: tiny random models (seeded, preset "tiny"), saved like real model files, and the
+frozen node interface."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,7 +12,8 @@ import gendr_pix as g
 
 
 def make_tiny(seed: int = 0, **config) -> g.GenDRPix:
-    """A tiny random model with non-trivial embeddings, so guidance really changes the output."""
+    """A tiny random model with distinct positive/negative embeddings, so guidance really changes the
+    output. For tests only: its output is noise-like, never a real upscale."""
     torch.manual_seed(seed)
     model = g.GenDRPix(g.ModelConfig(unet=g.UNET_PRESETS["tiny"], **config))
     with torch.no_grad():
@@ -21,3 +25,40 @@ def make_tiny(seed: int = 0, **config) -> g.GenDRPix:
 @pytest.fixture
 def tiny() -> g.GenDRPix:
     return make_tiny()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
+    g.save_model(make_tiny(), path, dtype=None)
+    return path
+
+
+FROZEN_NODES: dict[str, dict[str, tuple[str, ...]]] = {
+    # Released node ids and input order. Saved workflows store widget values by position, so these
+    # never change: add new inputs at the end (optional), never rename, reorder or remove.
+    "GenDRPixModelLoader": {"required": ("model_name", "precision"), "optional": ()},
+    "GenDRPixSelfEnsemble": {"required": ("model", "shifts"), "optional": ()},
+    "GenDRPixGuidance": {"required": ("model", "scale", "mode"), "optional": ("positive", "negative")},
+    "GenDRPixUpscale": {"required": ("model", "image", "scale", "tile_size", "tile_overlap", "color_fix"),
+                        "optional": ()},
+    "GenDRPixCompare": {"required": ("before", "after"), "optional": ()},
+}
+WIDGETS: dict[str, tuple[str, ...]] = {
+    # The widget inputs of FROZEN_NODES, in the order a saved workflow's widgets_values lists them.
+    "GenDRPixModelLoader": ("model_name", "precision"),
+    "GenDRPixSelfEnsemble": ("shifts",),
+    "GenDRPixGuidance": ("scale", "mode"),
+    "GenDRPixUpscale": ("scale", "tile_size", "tile_overlap", "color_fix"),
+    "GenDRPixCompare": (),
+}
+
+
+@pytest.fixture(scope="session")
+def frozen_nodes() -> dict[str, dict[str, tuple[str, ...]]]:
+    return FROZEN_NODES
+
+
+@pytest.fixture(scope="session")
+def frozen_widgets() -> dict[str, tuple[str, ...]]:
+    return WIDGETS

@@ -1,0 +1,101 @@
+"""Model-side nodes: loader, self-ensemble, guidance. Schemas here; logic in model_value.py.
+
+Node ids and input order are frozen: saved workflows store widget values by position.
+"""
+
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from . import comfy_glue as glue
+from .model_value import ENSEMBLE_SIZES, GUIDANCE_MODES, PRECISIONS, with_ensemble, with_guidance
+
+CATEGORY = "image/upscaling/GenDR-Pix"
+PixModelType = io.Custom("GENDR_PIX_MODEL")
+
+MODEL_IN_TOOLTIP = "A GenDR-Pix model from the GenDR-Pix Model Loader (optionally through Self-ensemble/Guidance)."
+MODEL_OUT_TOOLTIP = "The model with this node's setting; the input model is left unchanged."
+
+
+class GenDRPixModelLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GenDRPixModelLoader",
+            display_name="GenDR-Pix Model Loader",
+            category=CATEGORY,
+            description="Loads a GenDR-Pix one-step super-resolution model (pixel space, no VAE). "
+                        "Files go in models/gendr_pix; nothing is downloaded.",
+            inputs=[
+                io.Combo.Input("model_name", options=glue.model_list(),
+                               tooltip="Model file from models/gendr_pix (and extra_model_paths.yaml 'gendr_pix:' "
+                                       "folders), or the default model bundled with the pack."),
+                io.Combo.Input("precision", options=list(PRECISIONS), default="auto",
+                               tooltip="Weight and compute precision. auto: fp32 on the CPU, bf16 (else fp16) on a "
+                                       "GPU. fp32 is the reference; half precision halves memory."),
+            ],
+            outputs=[PixModelType.Output(display_name="model", tooltip="The loaded model, for Upscale.")],
+        )
+
+    @classmethod
+    def fingerprint_inputs(cls, model_name: str, **_kwargs) -> tuple:
+        return glue.model_fingerprint(model_name)
+
+    @classmethod
+    def execute(cls, model_name: str, precision: str) -> io.NodeOutput:
+        return io.NodeOutput(glue.load_model(model_name, precision))
+
+
+class GenDRPixSelfEnsemble(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GenDRPixSelfEnsemble",
+            display_name="GenDR-Pix Self-ensemble",
+            category=CATEGORY,
+            description="Averages the model over shifts of its 8x8 pixel grid to suppress grid artifacts. "
+                        "Costs one model pass per shift.",
+            inputs=[
+                PixModelType.Input("model", tooltip=MODEL_IN_TOOLTIP),
+                io.Combo.Input("shifts", options=list(ENSEMBLE_SIZES), default=4,
+                               tooltip="Number of grid shifts averaged: 1 = off, 2/4/8 = that many passes "
+                                       "(4 removes most 8x8 patterns)."),
+            ],
+            outputs=[PixModelType.Output(display_name="model", tooltip=MODEL_OUT_TOOLTIP)],
+        )
+
+    @classmethod
+    def execute(cls, model, shifts: int) -> io.NodeOutput:
+        return io.NodeOutput(with_ensemble(model, int(shifts)))
+
+
+class GenDRPixGuidance(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GenDRPixGuidance",
+            display_name="GenDR-Pix Guidance (CFG)",
+            category=CATEGORY,
+            description="Classifier-free guidance between the model's positive (detail) and negative (fidelity) "
+                        "conditions. PadCFG costs the same as CFG and also shifts the 8x8 grid between branches.",
+            inputs=[
+                PixModelType.Input("model", tooltip=MODEL_IN_TOOLTIP),
+                io.Float.Input("scale", default=1.5, min=-10.0, max=30.0, step=0.05, round=0.01,
+                               tooltip="Guidance strength w. 1 = positive condition only; above 1 adds detail, "
+                                       "below 1 moves towards the negative (smoother, more faithful) result."),
+                io.Combo.Input("mode", options=list(GUIDANCE_MODES), default="padcfg",
+                               tooltip="cfg: neg + w (pos - neg), two passes. padcfg: w pos + (1 - w) neg with "
+                                       "the two branches on shifted 8x8 grids (the paper's PadCFG), two passes."),
+                io.Conditioning.Input("positive", optional=True,
+                                      tooltip="Optional text conditioning replacing the model's stored positive "
+                                              "embedding; its width must equal the model's context size."),
+                io.Conditioning.Input("negative", optional=True,
+                                      tooltip="Optional text conditioning replacing the model's stored negative "
+                                              "embedding; its width must equal the model's context size."),
+            ],
+            outputs=[PixModelType.Output(display_name="model", tooltip=MODEL_OUT_TOOLTIP)],
+        )
+
+    @classmethod
+    def execute(cls, model, scale: float, mode: str, positive=None, negative=None) -> io.NodeOutput:
+        return io.NodeOutput(with_guidance(model, scale, mode, positive, negative))

@@ -1,0 +1,198 @@
+"""The GENDR_PIX_MODEL value and the logic of the model-side nodes (loader, ensemble, guidance).
+
+No ComfyUI import here: everything is plain torch + the public `gendr_pix` API, so it runs in CI.
+ComfyUI's ModelPatcher is carried as an opaque object (`patcher`); the glue module creates it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+import gendr_pix
+
+log = logging.getLogger(__name__)
+
+FOLDER_NAME = "gendr_pix"
+"""ComfyUI model-folder key: `models/gendr_pix` plus any `gendr_pix:` entries of extra_model_paths.yaml."""
+BUNDLED_CHOICE = f"(bundled) {gendr_pix.DEFAULT_MODEL.name}"
+"""Loader list entry for the model shipped inside the package; stored in workflows, so frozen."""
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
+ENSEMBLE_SIZES: tuple[int, ...] = tuple(sorted(gendr_pix.ENSEMBLE_OFFSETS))
+GUIDANCE_MODES: tuple[str, ...] = gendr_pix.GUIDANCE_MODES
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class ModelChoiceError(ValueError):
+    """The loader's choice does not name a usable file; the message says where to put one."""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class PixModel:
+    """What flows along a GENDR_PIX_MODEL wire: a loaded network plus how to run it.
+
+    Nodes never mutate one: Self-ensemble and Guidance return modified copies (`dataclasses.replace`),
+    so a branch of the graph cannot change what another branch sees. The network itself is shared.
+    """
+
+    network: gendr_pix.GenDRPix
+    patcher: Any = None
+    """ComfyUI's ModelPatcher owning `network` (so ComfyUI can load and evict it); None outside ComfyUI."""
+    source: str = ""
+    """Where the weights came from (file path), for messages."""
+    ensemble: int = 1
+    """Padding self-ensemble size (1, 2, 4 or 8 grid shifts)."""
+    guidance: gendr_pix.Guidance = field(default_factory=gendr_pix.Guidance)
+    positive: Tensor | None = None
+    """[1, L, context_dim] embedding replacing the model's stored positive one; None = stored."""
+    negative: Tensor | None = None
+
+    @property
+    def context_dim(self) -> int:
+        return self.network.config.unet.context_dim
+
+
+def model_choices(files: Sequence[str]) -> list[str]:
+    """The loader's list: the bundled default first (listed even when the file is absent, so the
+    error says what is missing), then the model-folder files in ComfyUI's order."""
+    return [BUNDLED_CHOICE, *[f for f in files if f != BUNDLED_CHOICE]]
+
+
+def resolve_model_path(choice: str, find: Callable[[str], str | None],
+                       bundled: Path = gendr_pix.DEFAULT_MODEL) -> Path:
+    """Map a loader choice to a file. `find` is ComfyUI's folder lookup (name -> path or None).
+
+    Raises ModelChoiceError naming the file and where model files go.
+    """
+    if choice == BUNDLED_CHOICE:
+        if not bundled.is_file():
+            raise ModelChoiceError(
+                f"The bundled default model {bundled} is not in this installation. Reinstall the pack "
+                f"(the file ships with it), or put a GenDR-Pix .safetensors file into ComfyUI's "
+                f"models/{FOLDER_NAME} folder and pick it in the loader."
+            )
+        return bundled
+    path = find(choice)
+    if path is None or not os.path.isfile(path):
+        raise ModelChoiceError(
+            f"Model file {choice!r} was not found in the {FOLDER_NAME} model folders (models/{FOLDER_NAME} "
+            "or a 'gendr_pix:' entry of extra_model_paths.yaml). Refresh the node list (press R) after "
+            "adding files."
+        )
+    return Path(path)
+
+
+def file_identity(path: Path) -> tuple[str, int, int]:
+    """(real path, size, mtime in ns): changes when the file is replaced, so the cache reloads."""
+    st = os.stat(path)
+    return os.path.realpath(path), st.st_size, st.st_mtime_ns
+
+
+def resolve_dtype(precision: str, *, device_type: str, bf16_ok: bool, fp16_ok: bool) -> torch.dtype:
+    """Weight/compute dtype for a loader `precision`.
+
+    auto: float32 on the CPU (half precision is slow there); on an accelerator bfloat16 where it is
+    supported (the UNet's range is safe in it), else float16, else float32. `bf16_ok`/`fp16_ok`
+    come from ComfyUI's device checks.
+    """
+    if precision in _DTYPES:
+        return _DTYPES[precision]
+    if precision != "auto":
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if device_type == "cpu":
+        return torch.float32
+    if bf16_ok:
+        return torch.bfloat16
+    return torch.float16 if fp16_ok else torch.float32
+
+
+class ModelCache:
+    """Keeps the last `capacity` loaded models, keyed by file identity and dtype.
+
+    ComfyUI's own output cache already skips an unchanged loader; this one also covers switching
+    between workflows (whose outputs ComfyUI drops) without reading the file again. Capacity 1 by
+    default: at most one extra model stays in RAM, and ComfyUI can still evict its GPU copy.
+    """
+
+    def __init__(self, capacity: int = 1) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self.capacity = capacity
+        self._items: OrderedDict[Hashable, PixModel] = OrderedDict()
+
+    def get_or_load(self, key: Hashable, load: Callable[[], PixModel]) -> PixModel:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = load()
+        self._items[key] = value
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+def load_network(path: Path, dtype: torch.dtype) -> gendr_pix.GenDRPix:
+    """Read a checkpoint on the CPU in `dtype` (safetensors, or a pickle with weights_only=True).
+    Raises gendr_pix.CheckpointError naming the file and what is wrong with it."""
+    log.info("GenDR-Pix: loading %s as %s", path, str(dtype).removeprefix("torch."))
+    return gendr_pix.load_model(path, device="cpu", dtype=dtype)
+
+
+def with_ensemble(model: PixModel, size: int) -> PixModel:
+    """A copy of `model` that runs the padding self-ensemble over `size` grid shifts."""
+    if size not in ENSEMBLE_SIZES:
+        raise ValueError(f"self-ensemble size must be one of {ENSEMBLE_SIZES}, got {size!r}")
+    return replace(model, ensemble=size)
+
+
+def with_guidance(model: PixModel, scale: float, mode: str,
+                  positive: Any = None, negative: Any = None) -> PixModel:
+    """A copy of `model` with CFG/PadCFG guidance; CONDITIONING inputs replace the stored embeddings.
+
+    Raises ValueError when a conditioning's width is not the model's context dimension.
+    """
+    guidance = gendr_pix.Guidance(scale=float(scale), mode=mode)
+    pos = context_from_conditioning(positive, "positive", model.context_dim, model.source)
+    neg = context_from_conditioning(negative, "negative", model.context_dim, model.source)
+    return replace(model, guidance=guidance,
+                   positive=model.positive if pos is None else pos,
+                   negative=model.negative if neg is None else neg)
+
+
+def context_from_conditioning(conditioning: Any, name: str, context_dim: int, source: str = "") -> Tensor | None:
+    """ComfyUI CONDITIONING ([[tensor [B, L, D], {...}], ...]) -> a [1, L, D] embedding, or None.
+
+    Only the first entry's first batch item is used: the model takes one embedding per condition.
+    """
+    if conditioning is None:
+        return None
+    if not isinstance(conditioning, (list, tuple)) or not conditioning:
+        kind = type(conditioning).__name__
+        raise ValueError(f"{name} conditioning must be a non-empty CONDITIONING list, got {kind}")
+    entry = conditioning[0]
+    cond = entry[0] if isinstance(entry, (list, tuple)) and entry else entry
+    if not isinstance(cond, Tensor) or cond.ndim != 3:
+        shape = tuple(cond.shape) if isinstance(cond, Tensor) else type(cond).__name__
+        raise ValueError(f"{name} conditioning must hold a [batch, tokens, width] tensor, got {shape}")
+    if len(conditioning) > 1:
+        log.warning("GenDR-Pix: %s conditioning has %d entries; only the first is used", name, len(conditioning))
+    width = cond.shape[-1]
+    if width != context_dim:
+        model = f" {source}" if source else ""
+        raise ValueError(
+            f"The {name} conditioning is {width} wide but the GenDR-Pix model{model} takes {context_dim}-wide "
+            f"context. Use a text encoder whose output width is {context_dim} (SD2.x's OpenCLIP-H gives 1024), "
+            "or leave the input unconnected to use the embeddings stored with the model."
+        )
+    return cond[:1].detach().to("cpu", torch.float32).clone()

@@ -1,0 +1,309 @@
+"""Against a real ComfyUI: start it headless on the CPU with only this pack, then use its HTTP API.
+
+Skipped unless COMFYUI_DIR names a ComfyUI checkout. COMFYUI_PYTHON is the interpreter of its
+environment (default: this one). Everything the server writes goes to a temporary --base-directory;
+the pack is linked into its custom_nodes/ and is the only custom node loaded.
+
+    COMFYUI_DIR=/path/to/ComfyUI COMFYUI_PYTHON=/path/to/venv/bin/python pytest tests/comfyui -v
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from ui_to_api import ui_to_api
+
+import gendr_pix
+
+COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
+COMFYUI_PYTHON = os.environ.get("COMFYUI_PYTHON", sys.executable)
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "example_workflows"
+PACK_FOLDER = "gendr-pix"
+START_TIMEOUT = 240
+RUN_TIMEOUT = 600
+
+pytestmark = pytest.mark.skipif(not COMFYUI_DIR, reason="set COMFYUI_DIR (and COMFYUI_PYTHON) to run against ComfyUI")
+
+EXPECTED_OUTPUT = {  # workflow -> (width, height, frames) of what it saves
+    "gendr_pix_basic_x4": (448, 300, 1),
+    "gendr_pix_best_quality": (600, 400, 1),
+    "gendr_pix_video_frames": (384, 256, 8),
+}
+
+
+class Server:
+    def __init__(self, url: str, base: Path, process: subprocess.Popen, log: Path) -> None:
+        self.url, self.base, self.process, self.log = url, base, process, log
+
+    def get(self, path: str):
+        with urllib.request.urlopen(self.url + path, timeout=30) as r:
+            return json.loads(r.read())
+
+    def post(self, path: str, data: dict):
+        request = urllib.request.Request(self.url + path, data=json.dumps(data).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                body = r.read()
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"POST {path} -> {e.code}: {e.read().decode()[:2000]}") from None
+        return json.loads(body) if body.strip() else None
+
+    def submit(self, prompt: dict) -> str:
+        return self.post("/prompt", {"prompt": prompt, "client_id": "gendr-pix-tests"})["prompt_id"]
+
+    def wait(self, prompt_id: str, timeout: float = RUN_TIMEOUT) -> dict:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            history = self.get(f"/history/{prompt_id}")
+            if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
+                entry = history[prompt_id]
+                if entry["status"].get("status_str") in ("success", "error"):
+                    return entry
+            assert self.process.poll() is None, f"ComfyUI exited:\n{self.tail()}"
+            time.sleep(0.5)
+        raise AssertionError(f"prompt {prompt_id} did not finish in {timeout}s\n{self.tail()}")
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_model_file):
+    base = tmp_path_factory.mktemp("comfy_base")
+    (base / "custom_nodes").mkdir()
+    (base / "custom_nodes" / PACK_FOLDER).symlink_to(ROOT, target_is_directory=True)
+    models = base / "models" / "gendr_pix"
+    models.mkdir(parents=True)
+    shutil.copy(tiny_model_file, models / "tiny.safetensors")
+    (models / "broken.safetensors").write_bytes(b"this is not a checkpoint" * 10)
+    (models / "readme.txt").write_text("not a model file: must not be listed")
+    extra = base / "elsewhere" / "gendr"
+    extra.mkdir(parents=True)
+    shutil.copy(tiny_model_file, extra / "tiny-extra.safetensors")
+    yaml = base / "extra_model_paths.yaml"
+    yaml.write_text(f"gendr_pix_tests:\n  base_path: {base / 'elsewhere'}\n  gendr_pix: gendr\n")
+    (base / "input").mkdir()
+    for example in EXAMPLES.iterdir():  # LoadImage/LoadVideo read from ComfyUI's input folder
+        if example.suffix in (".png", ".mp4"):
+            shutil.copy(example, base / "input" / example.name)
+    port = _free_port()
+    log = base / "comfyui.log"
+    command = [COMFYUI_PYTHON, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+               "--disable-auto-launch", "--base-directory", str(base), "--disable-all-custom-nodes",
+               "--whitelist-custom-nodes", PACK_FOLDER, "--database-url", f"sqlite:///{base / 'comfy.db'}",
+               "--extra-model-paths-config", str(yaml)]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=COMFYUI_DIR, stdout=out, stderr=subprocess.STDOUT)
+    srv = Server(f"http://127.0.0.1:{port}", base, process, log)
+    try:
+        end = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                srv.get("/system_stats")
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                if process.poll() is not None or time.monotonic() > end:
+                    pytest.fail(f"ComfyUI did not start:\n{srv.tail()}")
+                time.sleep(1)
+        yield srv
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def object_info(server):
+    return server.get("/object_info")
+
+
+def test_only_this_pack_loaded_and_it_imported_cleanly(server, object_info):
+    log = server.tail(1000)
+    assert f"custom_nodes/{PACK_FOLDER}" in log
+    assert not [line for line in log.splitlines() if "IMPORT FAILED" in line and PACK_FOLDER in line]
+    modules = {info["python_module"] for info in object_info.values()}
+    assert {m for m in modules if m.startswith("custom_nodes")} == {f"custom_nodes.{PACK_FOLDER}"}
+
+
+def test_object_info_lists_our_nodes_with_frozen_inputs_and_tooltips(object_info, frozen_nodes):
+    for node_id, order in frozen_nodes.items():
+        info = object_info[node_id]
+        assert tuple(info["input_order"].get("required", ())) == order["required"], node_id
+        # ComfyUI may append inputs of its own after ours (0.9.2 here adds an optional "exec_in" pin).
+        optional = tuple(info["input_order"].get("optional", ()))
+        assert optional[:len(order["optional"])] == order["optional"], node_id
+        inputs = {**info["input"]["required"], **info["input"].get("optional", {})}
+        for name in (*order["required"], *order["optional"]):
+            assert inputs[name][1].get("tooltip"), f"{node_id}.{name} has no tooltip"
+        assert info["category"].startswith("image/upscaling")
+    # First outputs are ours; 0.9.2 here appends an "EXECUTE" pin of its own.
+    assert object_info["GenDRPixUpscale"]["output"][:1] == ["IMAGE"]
+    assert object_info["GenDRPixModelLoader"]["output"][:1] == ["GENDR_PIX_MODEL"]
+    assert object_info["GenDRPixCompare"]["output_node"] is True
+
+
+def test_model_list_has_bundled_default_folder_files_and_extra_paths(object_info):
+    options = object_info["GenDRPixModelLoader"]["input"]["required"]["model_name"][1]["options"]
+    assert options[0].startswith("(bundled)")
+    assert {"tiny.safetensors", "broken.safetensors", "tiny-extra.safetensors"} <= set(options)
+    assert "readme.txt" not in options
+
+
+def test_web_extension_and_help_pages_are_served(server):
+    extensions = server.get("/extensions")
+    assert f"/extensions/{PACK_FOLDER}/compare.js" in extensions
+    with urllib.request.urlopen(f"{server.url}/extensions/{PACK_FOLDER}/docs/GenDRPixUpscale.md") as r:
+        assert r.read().startswith(b"# GenDR-Pix Upscale")
+
+
+def _saved_files(entry: dict, base: Path, kind: str = "images") -> list[Path]:
+    files = []
+    for output in entry["outputs"].values():
+        for item in output.get(kind, []):
+            if item.get("type") == "output":
+                files.append(base / "output" / item.get("subfolder", "") / item["filename"])
+    return files
+
+
+def _check_image(path: Path, size: tuple[int, int]) -> None:
+    with Image.open(path) as im:
+        assert im.size == size, f"{path.name}: {im.size} != {size}"
+        pixels = np.asarray(im.convert("RGB"), dtype=np.float32)
+    assert pixels.std() > 2.0, f"{path.name} is blank"
+
+
+def _check_video(path: Path, size: tuple[int, int], frames: int) -> None:
+    script = ("import av, sys, numpy as np\n"
+              "c = av.open(sys.argv[1]); f = [x.to_ndarray(format='rgb24') for x in c.decode(video=0)]\n"
+              "print(len(f), f[0].shape[1], f[0].shape[0], float(np.stack(f).std()))")
+    out = subprocess.run([COMFYUI_PYTHON, "-c", script, str(path)], capture_output=True, text=True, check=True)
+    count, width, height, std = out.stdout.split()
+    assert (int(width), int(height)) == size and int(count) == frames and float(std) > 2.0, out.stdout
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_OUTPUT))
+def test_example_workflow_runs_and_saves_upscaled_images(server, object_info, name):
+    workflow = json.loads((EXAMPLES / f"{name}.json").read_text())
+    prompt = ui_to_api(workflow, object_info)
+    for node in prompt.values():
+        if node["class_type"] == "GenDRPixModelLoader":  # the bundled model may not exist yet
+            node["inputs"]["model_name"] = "tiny.safetensors"
+    entry = server.wait(server.submit(prompt))
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:3000]
+    width, height, frames = EXPECTED_OUTPUT[name]
+    if frames == 1:
+        saved = _saved_files(entry, server.base)
+        assert len(saved) == 1
+        _check_image(saved[0], (width, height))
+        compare = next(o for o in entry["outputs"].values() if "gendr_pix_after" in o)
+        after = compare["gendr_pix_after"][0]
+        _check_image(server.base / "temp" / after["subfolder"] / after["filename"], (width, height))
+    else:
+        videos = _saved_files(entry, server.base, "images") or _saved_files(entry, server.base, "videos")
+        assert len(videos) == 1 and videos[0].suffix == ".mp4", entry["outputs"]
+        _check_video(videos[0], (width, height), frames)
+
+
+def test_missing_bundled_model_is_a_clear_node_error_or_runs(server):
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 32, "height": 32, "batch_size": 1, "color": 0x808080}},
+        "2": {"class_type": "GenDRPixModelLoader", "inputs": {"model_name": "(bundled) gendr-pix-small-x4.safetensors",
+                                                             "precision": "auto"}},
+        "3": {"class_type": "GenDRPixUpscale", "inputs": {"model": ["2", 0], "image": ["1", 0], "scale": 4.0,
+                                                          "tile_size": 0, "tile_overlap": 64, "color_fix": "none"}},
+        "4": {"class_type": "PreviewImage", "inputs": {"images": ["3", 0]}},
+    }
+    entry = server.wait(server.submit(prompt))
+    if gendr_pix.DEFAULT_MODEL.is_file():
+        assert entry["status"]["status_str"] == "success"
+    else:
+        error = _execution_error(entry)
+        assert error["node_type"] == "GenDRPixModelLoader" and "bundled default model" in error["exception_message"]
+
+
+def _execution_error(entry: dict) -> dict:
+    assert entry["status"]["status_str"] == "error", entry["status"]
+    return next(data for kind, data in entry["status"]["messages"] if kind == "execution_error")
+
+
+def _upscale_prompt(model: str, size: int, shifts: int = 1, tile: int = 0) -> dict:
+    return {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": size, "height": size, "batch_size": 1,
+                                                     "color": 0x4080C0}},
+        "2": {"class_type": "GenDRPixModelLoader", "inputs": {"model_name": model, "precision": "fp32"}},
+        "3": {"class_type": "GenDRPixSelfEnsemble", "inputs": {"model": ["2", 0], "shifts": shifts}},
+        "4": {"class_type": "GenDRPixUpscale", "inputs": {"model": ["3", 0], "image": ["1", 0], "scale": 4.0,
+                                                          "tile_size": tile, "tile_overlap": 32, "color_fix": "none"}},
+        "5": {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}},
+    }
+
+
+def test_bad_model_file_gives_a_node_error_and_the_server_keeps_serving(server):
+    entry = server.wait(server.submit(_upscale_prompt("broken.safetensors", 32)))
+    error = _execution_error(entry)
+    assert error["node_type"] == "GenDRPixModelLoader"
+    assert "broken.safetensors" in error["exception_message"]
+    assert server.get("/system_stats")["system"]
+    after = server.wait(server.submit(_upscale_prompt("tiny.safetensors", 32)))
+    assert after["status"]["status_str"] == "success"
+
+
+def test_interrupt_stops_a_long_run_promptly(server):
+    prompt_id = server.submit(_upscale_prompt("tiny-extra.safetensors", 512, shifts=8, tile=128))
+    end = time.monotonic() + 60
+    while not any(item[1] == prompt_id for item in server.get("/queue")["queue_running"]):
+        assert time.monotonic() < end, "the long run never started"
+        time.sleep(0.2)
+    time.sleep(3.0)  # well inside the upscale: 512 px x4 with 8 shifts on 128 px tiles takes minutes
+    interrupted_at = time.monotonic()
+    server.post("/interrupt", {})
+    entry = server.wait(prompt_id, timeout=120)
+    stopped_after = time.monotonic() - interrupted_at
+    kinds = [kind for kind, _ in entry["status"]["messages"]]
+    assert "execution_interrupted" in kinds, kinds
+    assert stopped_after < 20, f"took {stopped_after:.1f}s to stop"
+    assert server.get("/queue")["queue_running"] == []
+
+
+def test_loader_is_cached_between_runs_and_reloads_a_replaced_file(server):
+    """The file is read once for repeated runs (ComfyUI's output cache or, where a ComfyUI re-runs every
+    node, the pack's own model cache) and read again once it is replaced on disk."""
+    path = server.base / "models" / "gendr_pix" / "tiny.safetensors"
+
+    def loads() -> int:
+        return server.log.read_text(errors="replace").count(f"GenDR-Pix: loading {path} ")
+
+    prompt = _upscale_prompt("tiny.safetensors", 24)
+    prompt["1"]["inputs"]["color"] = 0x102030  # a prompt no earlier test ran
+    before = loads()
+    for _ in range(2):
+        assert server.wait(server.submit(prompt))["status"]["status_str"] == "success"
+    assert loads() - before <= 1
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2 * 10**9))  # the file was replaced
+    reloaded = loads()
+    assert server.wait(server.submit(prompt))["status"]["status_str"] == "success"
+    assert loads() == reloaded + 1

@@ -1,0 +1,185 @@
+"""Logic behind the Upscale node, without ComfyUI: real tensors through the core, bad inputs included."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+import gendr_pix
+from nodes.model_value import PixModel, load_network, with_ensemble, with_guidance
+from nodes.upscale_run import (
+    ProgressRelay,
+    UpscaleRequest,
+    as_rgb_or_rgba,
+    bytes_per_output_pixel,
+    check_output_fits,
+    frame_bytes,
+    plan,
+    to_preview,
+    unet_bytes_per_pixel,
+    upscale_images,
+)
+
+
+@pytest.fixture()
+def pix(tiny_model_file) -> PixModel:
+    return PixModel(network=load_network(tiny_model_file, torch.float32), source=str(tiny_model_file))
+
+
+def image(b=1, h=12, w=20, c=3, seed=0) -> torch.Tensor:
+    """A ComfyUI IMAGE: [B, H, W, C] float32 in [0, 1]."""
+    torch.manual_seed(seed)
+    return torch.rand(b, h, w, c)
+
+
+def test_rgb_batch_upscales_to_the_scaled_size_in_comfy_layout(pix):
+    out = upscale_images(pix, image(b=2), UpscaleRequest(scale=4.0))
+    assert out.shape == (2, 48, 80, 3) and out.dtype == torch.float32 and out.device.type == "cpu"
+    assert 0.0 <= out.min() and out.max() <= 1.0 and out.std() > 0.01
+
+
+def test_result_equals_the_core_called_directly(pix):
+    model = with_guidance(with_ensemble(pix, 2), 1.7, "padcfg")
+    x = image()
+    ours = upscale_images(model, x, UpscaleRequest(scale=2.0, color_fix="wavelet"))
+    options = gendr_pix.UpscaleOptions(scale=2.0, ensemble=2, guidance=gendr_pix.Guidance(scale=1.7, mode="padcfg"),
+                                       color_fix="wavelet")
+    core = gendr_pix.upscale(pix.network, x.permute(0, 3, 1, 2), options).permute(0, 2, 3, 1)
+    torch.testing.assert_close(ours, core)
+
+
+def test_ensemble_and_guidance_change_the_result(pix):
+    x = image()
+    plain = upscale_images(pix, x, UpscaleRequest(scale=2.0))
+    assert not torch.allclose(plain, upscale_images(with_ensemble(pix, 4), x, UpscaleRequest(scale=2.0)))
+    assert not torch.allclose(plain, upscale_images(with_guidance(pix, 2.0, "cfg"), x, UpscaleRequest(scale=2.0)))
+
+
+def test_rgba_keeps_a_resized_alpha(pix):
+    x = image(c=4)
+    x[..., 3] = 0.0
+    x[:, :6, :, 3] = 1.0  # opaque top half
+    out = upscale_images(pix, x, UpscaleRequest(scale=2.0))
+    assert out.shape == (1, 24, 40, 4)
+    alpha = out[..., 3]
+    assert alpha[:, :10].min() > 0.95 and alpha[:, 14:].max() < 0.05
+    rgb_only = upscale_images(pix, x[..., :3].contiguous(), UpscaleRequest(scale=2.0))
+    torch.testing.assert_close(out[..., :3], rgb_only)
+
+
+def test_grey_images_are_upscaled_as_rgb(pix):
+    out = upscale_images(pix, image(c=1), UpscaleRequest(scale=2.0))
+    assert out.shape == (1, 24, 40, 3)
+
+
+def test_frames_per_call_does_not_change_the_result(pix):
+    """Chunking a batch of frames is a memory decision only."""
+    frames = image(b=3)
+    one_by_one = upscale_images(pix, frames, UpscaleRequest(scale=2.0), free_bytes=None)
+    all_at_once = upscale_images(pix, frames, UpscaleRequest(scale=2.0), free_bytes=10**12)
+    assert plan(pix, 3, (24, 40), UpscaleRequest(), 10**12).frames_per_call == 3
+    torch.testing.assert_close(one_by_one, all_at_once, rtol=1e-4, atol=1e-5)
+
+
+def test_auto_tiles_when_a_frame_does_not_fit_and_reports_each_tile(pix):
+    calls = []
+    out_hw = (256, 320)
+    free = int(bytes_per_output_pixel(pix) * 128 * 128 * 2.5)  # room for about one 150 px tile
+    chosen = plan(pix, 1, out_hw, UpscaleRequest(tile_overlap=16), free)
+    assert chosen.tile > 0 and chosen.tile % pix.network.config.unet.pixel_multiple == 0
+    out = upscale_images(pix, image(h=64, w=80), UpscaleRequest(scale=4.0, tile_overlap=16),
+                         free_bytes=free, progress=lambda done, total, piece: calls.append((done, total)))
+    assert out.shape == (1, 256, 320, 3)
+    assert len(calls) > 1 and calls[-1][0] == calls[-1][1] == len(calls)
+
+
+def test_explicit_tile_size_is_used_and_whole_image_when_it_fits(pix):
+    assert plan(pix, 5, (64, 64), UpscaleRequest(tile_size=256), 10**12).tile == 256
+    assert plan(pix, 5, (64, 64), UpscaleRequest(tile_size=256), 10**12).frames_per_call == 1
+    assert plan(pix, 5, (64, 64), UpscaleRequest(), None).tile == 0
+
+
+def test_memory_estimate_scales_with_width_and_dtype():
+    small = gendr_pix.ModelConfig(unet=gendr_pix.UNET_PRESETS["small"])
+    big = gendr_pix.ModelConfig(unet=gendr_pix.UNET_PRESETS["sd21"])
+    assert unet_bytes_per_pixel(big, torch.float32) > 4 * unet_bytes_per_pixel(small, torch.float32)
+    assert unet_bytes_per_pixel(big, torch.float16) == unet_bytes_per_pixel(big, torch.float32) / 2
+    # The paper's 4K single pass peaks at ~5 GB with ~1.7 GB of fp16 weights: the estimate for the
+    # activations should be of that order, neither 10x lower nor 10x higher.
+    activations_4k = unet_bytes_per_pixel(big, torch.float16) * 3840 * 2160
+    assert 0.5e9 < activations_4k < 10e9
+
+
+def test_frame_bytes_uses_the_tile_when_one_is_set(pix):
+    x = image(h=100, w=100)
+    whole = frame_bytes(pix, x, UpscaleRequest(scale=4.0))
+    tiled = frame_bytes(pix, x, UpscaleRequest(scale=4.0, tile_size=128))
+    assert tiled < whole and tiled == int(bytes_per_output_pixel(pix) * 128 * 128)
+
+
+def test_output_that_cannot_fit_in_ram_is_refused_before_running(pix):
+    with pytest.raises(MemoryError, match="needs .* GB of RAM"):
+        upscale_images(pix, image(b=4), UpscaleRequest(scale=4.0), available_ram=1000)
+    check_output_fits((1, 10, 10, 3), available_ram=None)
+
+
+@pytest.mark.parametrize(
+    ("x", "request_", "match"),
+    [
+        (torch.rand(12, 20, 3), UpscaleRequest(), "IMAGE"),
+        ("an image", UpscaleRequest(), "IMAGE"),
+        (torch.rand(1, 12, 20, 2), UpscaleRequest(), "3 \\(RGB\\) or 4 \\(RGBA\\)"),
+        ((torch.rand(1, 12, 20, 3) * 255).to(torch.uint8), UpscaleRequest(), "floating point"),
+        (torch.rand(0, 12, 20, 3), UpscaleRequest(), "non-empty"),
+        (torch.rand(1, 12, 20, 3), UpscaleRequest(scale=0.5), "scale must be in"),
+        (torch.rand(1, 12, 20, 3), UpscaleRequest(scale=9.0), "scale must be in"),
+        (torch.rand(1, 12, 20, 3), UpscaleRequest(tile_size=64, tile_overlap=64), "larger than tile_overlap"),
+        (torch.rand(1, 12, 20, 3), UpscaleRequest(color_fix="lab"), "color_fix must be one of"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(pix, x, request_, match):
+    with pytest.raises(ValueError, match=match):
+        upscale_images(pix, x, request_)
+
+
+def test_stop_callback_exception_passes_through_untouched(pix):
+    class ComfyInterrupt(Exception):
+        pass
+
+    def stop():
+        raise ComfyInterrupt()
+
+    with pytest.raises(ComfyInterrupt):
+        upscale_images(pix, image(), UpscaleRequest(scale=2.0), should_stop=stop)
+
+
+def test_progress_relay_throttles_previews_but_sends_the_last():
+    now = [0.0]
+    sent = []
+    relay = ProgressRelay(lambda d, t, img: sent.append((d, t, img)), preview_size=8, min_interval=1.0,
+                          clock=lambda: now[0])
+    piece = torch.rand(1, 3, 32, 16)
+    relay(1, 4, piece)
+    now[0] = 0.5
+    relay(2, 4, piece)
+    relay(3, 4, None)
+    now[0] = 0.6
+    relay(4, 4, piece)
+    assert [d for d, _, _ in sent] == [1, 2, 3, 4]
+    assert [img is not None for _, _, img in sent] == [True, False, False, True]
+    assert sent[0][2].size == (4, 8)
+
+
+def test_preview_is_a_small_rgb_image_of_the_first_item():
+    piece = torch.zeros(2, 3, 600, 1200)
+    piece[0, 0] = 1.0  # first item red
+    preview = to_preview(piece, 512)
+    assert isinstance(preview, Image.Image) and preview.size == (512, 256) and preview.mode == "RGB"
+    assert preview.getpixel((10, 10)) == (255, 0, 0)
+    assert to_preview(torch.rand(1, 3, 20, 30), 512).size == (30, 20)
+
+
+def test_as_rgb_or_rgba_leaves_rgb_alone():
+    x = image()
+    assert as_rgb_or_rgba(x) is x
