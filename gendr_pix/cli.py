@@ -15,6 +15,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
     "upscale": ("gendr_pix.cli_upscale", "upscale images or folders of images"),
     "info": ("gendr_pix.cli_info", "describe a checkpoint file (format, layout, config, tensors)"),
+    "train": ("gendr_pix.training.cli_train", "train a model from a config file (resumable; torchrun for DDP)"),
+    "eval": ("gendr_pix.training.cli_eval", "evaluate upscalers on a folder of HR photos with seeded degradations"),
+    "fetch-data": ("gendr_pix.training.cli_fetch_data", "download the Debian photo packages and split train/val"),
+    "fetch-weights": ("gendr_pix.training.cli_fetch_weights", "fetch LPIPS/DISTS weights and reference upscalers"),
 }
 
 

@@ -1,0 +1,53 @@
+"""`python -m gendr_pix eval --hr FOLDER [--model FILE]`: the quality table (see evaluate.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(",") if v.strip())
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hr", required=True, help="folder of high-resolution photos (ground truth)")
+    parser.add_argument("--model", default="", help="GenDR-Pix checkpoint (default: the bundled model)")
+    parser.add_argument("--no-model", action="store_true", help="evaluate only bicubic and the references")
+    parser.add_argument("--crop", type=int, default=512, help="centre crop of each photo in px (0 = whole photo)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--settings", default="bicubic,realesrgan", help="comma list of bicubic,realesrgan")
+    parser.add_argument("--cfg", default="0,2", help="extra CFG scales besides w=1 (comma list)")
+    parser.add_argument("--padcfg", default="1.5", help="PadCFG scales (comma list)")
+    parser.add_argument("--ensemble", type=int, default=4, help="self-ensemble size to report (1 = skip)")
+    parser.add_argument("--no-references", action="store_true", help="skip Real-ESRGAN / SPAN even if cached")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N photos")
+    parser.add_argument("--save-dir", default="", help="write every output PNG here")
+    parser.add_argument("--json", default="", help="write the full report (per image) here")
+
+
+def run(args: argparse.Namespace) -> int:
+    import gendr_pix
+    from gendr_pix.cli import CLIError
+
+    from .evaluate import EvalConfig, evaluate, markdown_table
+    from .paths import MissingAssetError
+
+    cfg = EvalConfig(folder=args.hr, crop=args.crop, seed=args.seed, settings=tuple(args.settings.split(",")),
+                     cfg_scales=_floats(args.cfg), padcfg_scales=_floats(args.padcfg), ensemble=args.ensemble,
+                     references=not args.no_references, threads=args.threads, save_dir=args.save_dir,
+                     limit=args.limit)
+    try:
+        model = None
+        if not args.no_model:
+            model = gendr_pix.load_model(args.model) if args.model else gendr_pix.load_default_model()
+        report = evaluate(model, cfg)
+    except (FileNotFoundError, MissingAssetError, gendr_pix.CheckpointError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+    print(markdown_table(report))
+    print(f"load average before/after: {report['load'][0][0]:.2f} / {report['load'][1][0]:.2f}")
+    return 0

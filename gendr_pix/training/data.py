@@ -1,0 +1,115 @@
+"""Training pairs from any folder of images: random HQ crops and their degraded LQ versions.
+
+Sample i of a run is a pure function of (seed, i): the crop, the flips and the degradation all come
+from `numpy.random.default_rng([seed, i])`. A resumed run continues at the next sample index, so it
+sees exactly the data an uninterrupted run would have seen, whatever the number of workers or ranks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset, Sampler
+
+from .degrade import DegradeConfig, degrade
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly in `folder` (or in its subfolders), sorted. Raises if there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: not a folder of images")
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    if not paths:
+        raise FileNotFoundError(f"{folder}: no images ({', '.join(IMAGE_EXTS)})")
+    return paths
+
+
+def load_rgb(path: str | os.PathLike) -> Tensor:
+    """Image file -> float32 [3, H, W] in [0, 1] (alpha dropped, greyscale expanded)."""
+    with Image.open(path) as im:
+        arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    folder: str = "/work/data/photos/train"
+    """Any folder of images (searched recursively)."""
+    crop: int = 256
+    """HQ crop edge in pixels; must be a multiple of the scale and of the model's pixel multiple."""
+    min_scale: float = 0.5
+    """Each source is also used downscaled by a random factor in [min_scale, 1] (more detail per pixel)."""
+    bicubic_prob: float = 0.2
+    """Share of samples degraded by plain bicubic instead of the second-order pipeline."""
+    seed: int = 0
+
+
+class PairDataset(Dataset):
+    """Index i -> {"hq": [3, crop, crop], "lq": [3, crop/s, crop/s], "index": i}, floats in [0, 1]."""
+
+    def __init__(self, cfg: DataConfig, degrade_cfg: DegradeConfig, length: int = 10**9) -> None:
+        self.cfg, self.degrade_cfg, self.length = cfg, degrade_cfg, length
+        self.paths = list_images(cfg.folder)
+        if cfg.crop % degrade_cfg.scale:
+            raise ValueError(f"crop {cfg.crop} is not a multiple of scale {degrade_cfg.scale}")
+        self._bicubic = DegradeConfig(kind="bicubic", scale=degrade_cfg.scale)
+        self._cache: dict[int, np.ndarray] = {}  # per worker: decoded uint8 HWC images
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _image(self, k: int) -> np.ndarray:
+        if k not in self._cache:
+            with Image.open(self.paths[k]) as im:
+                self._cache[k] = np.asarray(im.convert("RGB"), dtype=np.uint8)
+        return self._cache[k]
+
+    def __getitem__(self, i: int) -> dict[str, Tensor | int]:
+        rng = np.random.default_rng([self.cfg.seed, int(i)])
+        hq = self._crop(rng)
+        cfg = self._bicubic if rng.uniform() < self.cfg.bicubic_prob else self.degrade_cfg
+        lq = degrade(hq, cfg, rng)
+        return {"hq": hq, "lq": lq, "index": int(i)}
+
+    def _crop(self, rng: np.random.Generator) -> Tensor:
+        c = self.cfg.crop
+        img = self._image(int(rng.integers(len(self.paths))))
+        h, w = img.shape[:2]
+        scale = rng.uniform(self.cfg.min_scale, 1.0)
+        src = min(h, w, int(round(c / scale)))  # source window, resized to c x c
+        y, x = int(rng.integers(h - src + 1)), int(rng.integers(w - src + 1))
+        patch = torch.from_numpy(img[y:y + src, x:x + src].copy()).permute(2, 0, 1).float() / 255
+        if src != c:
+            patch = torch.nn.functional.interpolate(patch[None], size=(c, c), mode="bicubic", antialias=True)[0]
+        if rng.uniform() < 0.5:
+            patch = patch.flip(-1)
+        patch = torch.rot90(patch, int(rng.integers(4)), dims=(-2, -1))
+        return patch.clamp(0, 1).contiguous()
+
+
+class ContinuingSampler(Sampler[int]):
+    """Sample indices start, start+1, ... for one rank of `world` (round-robin), forever."""
+
+    def __init__(self, start: int = 0, rank: int = 0, world: int = 1) -> None:
+        self.start, self.rank, self.world = start, rank, world
+
+    def __iter__(self):
+        i = self.start + self.rank
+        while True:
+            yield i
+            i += self.world
+
+    def __len__(self) -> int:  # pragma: no cover - infinite
+        return 2**62

@@ -1,0 +1,170 @@
+"""Evaluation: HR photos -> seeded degradations -> each upscaler -> metrics against the HR image.
+
+Settings: "bicubic" (plain x4 bicubic downscale) and "realesrgan" (the second-order pipeline of
+`degrade.py`, seeded per image, so every method sees the same inputs on every run). Metrics: PSNR and
+SSIM on Y with a 4-px border crop, LPIPS (AlexNet), DISTS, the grid-artifact score (output's energy at
+the 8x8-grid frequencies over the ground truth's; 1 = like GT) and wall time per image.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gendr_pix import GenDRPix, Guidance, UpscaleOptions, resize, upscale
+
+from .data import list_images, load_rgb
+from .degrade import DegradeConfig, degrade
+from .fourier import grid_score
+from .metrics import psnr_y, ssim_y
+from .perceptual import DISTS, LPIPS
+from .references import NcnnUpscaler, available
+
+log = logging.getLogger(__name__)
+
+Upscaler = Callable[[Tensor], Tensor]
+"""[1, 3, h, w] in [0, 1] -> [1, 3, 4h, 4w] in [0, 1]."""
+SETTINGS = ("bicubic", "realesrgan")
+METRICS = ("psnr", "ssim", "lpips", "dists", "grid", "seconds")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    folder: str
+    crop: int = 512
+    """Centre crop of each HR photo (rounded down to a multiple of 32); 0 = the whole photo."""
+    scale: int = 4
+    seed: int = 0
+    settings: tuple[str, ...] = SETTINGS
+    cfg_scales: tuple[float, ...] = (0.0, 2.0)
+    """Extra plain-CFG guidance scales to report besides w = 1 (w = 0 is the negative branch alone)."""
+    padcfg_scales: tuple[float, ...] = (1.5,)
+    ensemble: int = 4
+    references: bool = True
+    threads: int = 2
+    save_dir: str = ""
+    """If set, write every output as PNG there (<setting>/<method>/<photo>.png)."""
+    limit: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def hr_crops(cfg: EvalConfig) -> list[tuple[str, Tensor]]:
+    out = []
+    for path in list_images(cfg.folder)[: cfg.limit or None]:
+        img = load_rgb(path)
+        h, w = img.shape[-2:]
+        m = 32
+        ch, cw = (min(cfg.crop, h), min(cfg.crop, w)) if cfg.crop else (h, w)
+        ch, cw = ch - ch % m, cw - cw % m
+        y, x = (h - ch) // 2, (w - cw) // 2
+        out.append((path.stem, img[:, y:y + ch, x:x + cw].contiguous()))
+    return out
+
+
+def degraded(hr: Tensor, setting: str, scale: int, seed: int, index: int) -> Tensor:
+    cfg = DegradeConfig(kind="bicubic" if setting == "bicubic" else "realesrgan", scale=scale)
+    return degrade(hr, cfg, np.random.default_rng([seed, 1000 + index]))[None]
+
+
+def our_methods(model: GenDRPix, cfg: EvalConfig) -> dict[str, Upscaler]:
+    def make(options: UpscaleOptions) -> Upscaler:
+        return lambda lq: upscale(model, lq, options)
+
+    s = float(cfg.scale)
+    methods = {"GenDR-Pix small (w=1)": make(UpscaleOptions(scale=s))}
+    if cfg.ensemble > 1:
+        methods[f"GenDR-Pix small, ensemble x{cfg.ensemble}"] = make(UpscaleOptions(scale=s, ensemble=cfg.ensemble))
+    for w in cfg.padcfg_scales:
+        methods[f"GenDR-Pix small, PadCFG w={w:g}"] = make(
+            UpscaleOptions(scale=s, guidance=Guidance(scale=w, mode="padcfg")))
+    for w in cfg.cfg_scales:
+        methods[f"GenDR-Pix small, CFG w={w:g}"] = make(UpscaleOptions(scale=s, guidance=Guidance(scale=w)))
+    return methods
+
+
+def all_methods(model: GenDRPix | None, cfg: EvalConfig) -> dict[str, Upscaler]:
+    methods: dict[str, Upscaler] = {"bicubic": lambda lq: resize(lq, (lq.shape[-2] * cfg.scale,
+                                                                     lq.shape[-1] * cfg.scale)).clamp(0, 1)}
+    if cfg.references:
+        found = available()
+        if not found:
+            log.warning("no reference upscalers in the cache (run `fetch-weights`); comparing without them")
+        methods.update({name: NcnnUpscaler(p, cfg.threads) for name, p in found.items()})
+    if model is not None:
+        methods.update(our_methods(model, cfg))
+    return methods
+
+
+def evaluate(model: GenDRPix | None, cfg: EvalConfig) -> dict:
+    """Returns {"config", "load": (before, after), "results": {setting: {method: {metric: mean}}},
+    "per_image": {setting: {method: {photo: {metric: value}}}}}."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    lpips, dists = LPIPS("alexnet"), DISTS()
+    photos = hr_crops(cfg)
+    methods = all_methods(model, cfg)
+    load_before = os.getloadavg()
+    results: dict = {}
+    per_image: dict = {}
+    for setting in cfg.settings:
+        if setting not in SETTINGS:
+            raise ValueError(f"unknown setting {setting!r}; known: {SETTINGS}")
+        per_image[setting] = {m: {} for m in methods}
+        for index, (name, hr) in enumerate(photos):
+            lq = degraded(hr, setting, cfg.scale, cfg.seed, index)
+            for method, fn in methods.items():
+                with torch.inference_mode():
+                    t0 = time.perf_counter()
+                    sr = fn(lq)
+                    seconds = time.perf_counter() - t0
+                    sr = sr[..., : hr.shape[-2], : hr.shape[-1]]
+                    per_image[setting][method][name] = _score(sr, hr[None], lpips, dists, seconds)
+                _maybe_save(cfg, setting, method, name, sr)
+            log.info("%s: %s done", setting, name)
+        results[setting] = {m: {k: float(np.mean([v[k] for v in imgs.values()])) for k in METRICS}
+                            for m, imgs in per_image[setting].items()}
+    return {"config": cfg.__dict__, "photos": [n for n, _ in photos], "load": (load_before, os.getloadavg()),
+            "results": results, "per_image": per_image}
+
+
+def _score(sr: Tensor, hr: Tensor, lpips: LPIPS, dists: DISTS, seconds: float) -> dict[str, float]:
+    if sr.shape != hr.shape:
+        raise ValueError(f"upscaler returned {tuple(sr.shape)} for a ground truth of {tuple(hr.shape)}")
+    return {"psnr": psnr_y(sr, hr).item(), "ssim": ssim_y(sr, hr).item(),
+            "lpips": lpips(sr * 2 - 1, hr * 2 - 1).item(), "dists": dists(sr, hr).item(),
+            "grid": grid_score(sr, hr).item(), "seconds": seconds}
+
+
+def _maybe_save(cfg: EvalConfig, setting: str, method: str, name: str, sr: Tensor) -> None:
+    if not cfg.save_dir:
+        return
+    from PIL import Image
+
+    safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in method)
+    out = Path(cfg.save_dir) / setting / safe
+    out.mkdir(parents=True, exist_ok=True)
+    arr = (sr[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    Image.fromarray(arr).save(out / f"{name}.png")
+
+
+def markdown_table(report: dict) -> str:
+    """One table per setting: method | PSNR | SSIM | LPIPS | DISTS | grid | s/image."""
+    lines = []
+    for setting, rows in report["results"].items():
+        title = "bicubic x4" if setting == "bicubic" else "real-world (second-order) x4"
+        lines += [f"**{title}**", "",
+                  "| method | PSNR-Y ↑ | SSIM-Y ↑ | LPIPS ↓ | DISTS ↓ | grid (1 = GT) | s / image |",
+                  "|---|---|---|---|---|---|---|"]
+        for method, m in rows.items():
+            lines.append(f"| {method} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['lpips']:.4f} | {m['dists']:.4f} "
+                         f"| {m['grid']:.3f} | {m['seconds']:.3f} |")
+        lines.append("")
+    return "\n".join(lines)

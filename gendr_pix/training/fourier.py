@@ -1,0 +1,68 @@
+"""Spectral tools for 8x8 pixel-shuffle artifacts: the grid-frequency mask, the masked Fourier loss
+(GenDR-Pix) and the grid-artifact score used by `eval`.
+
+A pattern repeating every 8 pixels has all its energy at frequencies (m H/8, n W/8), m, n = 0..7; the
+(0, 0) bin is the image mean and is left out. Ordinary image detail spreads over all frequencies, so
+a mask that opens only near those bins reacts to grid artifacts and hardly to anything else.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from gendr_pix import SHUFFLE
+
+
+def _axis_distance(n: int, period: int, device) -> Tensor:
+    """For each FFT bin 0..n-1: circular distance (in bins) to the nearest multiple of n/period."""
+    k = torch.arange(n, device=device, dtype=torch.float32)
+    step = n / period
+    nearest = torch.round(k / step) * step
+    d = (k - nearest).abs()
+    return torch.minimum(d, n - d)
+
+
+def grid_mask(h: int, w: int, radius: float = 0.0, device=None, period: int = SHUFFLE) -> Tensor:
+    """Boolean [h, w] mask of FFT bins within `radius` bins (Chebyshev) of a grid frequency, DC excluded."""
+    dy, dx = _axis_distance(h, period, device), _axis_distance(w, period, device)
+    mask = (dy[:, None] <= radius + 1e-6) & (dx[None, :] <= radius + 1e-6)
+    # The DC neighbourhood is image content, not grid: distance to bin (0, 0) on both axes.
+    ky = torch.arange(h, device=device, dtype=torch.float32)
+    kx = torch.arange(w, device=device, dtype=torch.float32)
+    dc_y, dc_x = torch.minimum(ky, h - ky), torch.minimum(kx, w - kx)
+    return mask & ~((dc_y[:, None] <= radius + 1e-6) & (dc_x[None, :] <= radius + 1e-6))
+
+
+def masked_fourier_loss(output: Tensor, target: Tensor, *, radius: float = 0.0, log_amplitude: bool = False,
+                        eps: float = 1e-3) -> Tensor:
+    """L1 between FFT amplitudes of output and target inside the grid mask (paper: masked Fourier loss).
+
+    output, target: [B, C, H, W]. The FFT uses norm="forward", so a pattern of amplitude a per pixel
+    gives a bin of magnitude ~a/2 whatever the image size; the loss sums the masked bins per channel
+    and averages over B and C, so it reads as "amplitude of wrong 8-periodic content". `log_amplitude`
+    compares log(eps + |F|) instead (weights relative errors; mean over masked bins then).
+    """
+    if output.shape != target.shape:
+        raise ValueError(f"output {tuple(output.shape)} and target {tuple(target.shape)} differ in shape")
+    h, w = output.shape[-2:]
+    mask = grid_mask(h, w, radius, output.device)
+    a = torch.fft.fft2(output.float(), norm="forward").abs()[..., mask]
+    b = torch.fft.fft2(target.float(), norm="forward").abs()[..., mask]
+    if log_amplitude:
+        return (torch.log(eps + a) - torch.log(eps + b)).abs().mean()
+    return (a - b).abs().sum(-1).mean()
+
+
+def grid_energy(images: Tensor, radius: float = 0.0) -> Tensor:
+    """Per-image energy at the grid frequencies (sum of |F|^2 over the mask, summed over channels): [B]."""
+    h, w = images.shape[-2:]
+    mask = grid_mask(h, w, radius, images.device)
+    spec = torch.fft.fft2(images.float(), norm="forward").abs().pow(2)
+    return spec[..., mask].sum(dim=(-1, -2)) if spec.ndim == 4 else spec[..., mask].sum(-1)
+
+
+def grid_score(output: Tensor, reference: Tensor) -> Tensor:
+    """Grid-artifact score [B]: grid energy of the output over that of the ground truth (1 = same as GT;
+    above 1 = extra 8-periodic energy). Both [B, C, H, W] of the same size."""
+    return grid_energy(output) / grid_energy(reference).clamp_min(1e-12)

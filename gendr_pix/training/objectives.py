@@ -1,0 +1,129 @@
+"""What one training step optimises, per mode. Each objective owns its generator, its discriminator
+(or none) and the frozen networks it needs, and exposes the same three calls to the trainer.
+
+- `PixelObjective`: the GenDR-Pix model in pixel space. Targets are the ground truth (direct mode)
+  or a latent teacher's decoded output (stage II / teacher-target mode). Stage II of the paper is
+  this objective with teacher targets and the stage-I model as discriminator.
+- `StageOneObjective`: the stage-I student predicts the teacher's HQ latent.
+
+Condition split [ours]: the last `negative_share` of every batch runs with the negative embedding and
+a fidelity-only loss (L1 + masked Fourier), the rest with the positive embedding and the full loss.
+CFG w > 1 then extrapolates from the soft fidelity solution towards the detailed one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from gendr_pix import GenDRPix, resize
+
+from .discriminators import FeatureDiscriminator
+from .fourier import masked_fourier_loss
+from .latent import LatentTeacher, StageOneStudent
+from .losses import generator_adv_loss, l1, random_pad
+
+
+@dataclass(frozen=True, kw_only=True)
+class LossConfig:
+    l1: float = 1.0
+    perceptual: float = 1.0
+    """LPIPS weight (paper stage II: 1)."""
+    perceptual_net: str = "alexnet"
+    adversarial: float = 0.05
+    """Paper: 0.05 in both stages."""
+    fourier: float = 0.1
+    """Masked Fourier loss weight (paper stage II: 0.1)."""
+    fourier_radius: float = 0.0
+    fourier_log: bool = False
+    adversarial_start: int = 0
+    """Step from which the adversarial term is on (a short warm-up lets the generator settle first)."""
+    negative_share: float = 0.25
+    """Share of each batch trained with the negative embedding on the fidelity-only loss (0 = off)."""
+
+
+@dataclass
+class StepOutput:
+    loss: Tensor
+    logs: dict[str, float]
+    real: Tensor | None = None
+    """What the discriminator should call real / fake this step (detached), or None (no D step)."""
+    fake: Tensor | None = None
+    preview: Tensor | None = None
+    """[B, 3, H, W] in [-1, 1] for sample grids."""
+
+
+def lq_to_input(lq: Tensor, size: tuple[int, int]) -> Tensor:
+    """LQ [B, 3, h, w] in [0, 1] -> model input: bicubic (antialiased) to the output size, in [-1, 1]."""
+    return resize(lq, size).clamp(0, 1) * 2 - 1
+
+
+class PixelObjective:
+    def __init__(self, model: GenDRPix, loss: LossConfig, *, perceptual: nn.Module | None,
+                 discriminator: FeatureDiscriminator | None,
+                 target_fn: Callable[[Tensor], Tensor] | None = None) -> None:
+        self.generator, self.cfg, self.perceptual = model, loss, perceptual
+        self.discriminator, self.target_fn = discriminator, target_fn
+
+    def split(self, batch: int) -> int:
+        """Number of positive samples in a batch (at least one)."""
+        return max(1, batch - int(round(batch * self.cfg.negative_share)))
+
+    def __call__(self, model: nn.Module, batch: dict[str, Tensor], step: int) -> StepOutput:
+        cfg = self.cfg
+        hq = batch["hq"]
+        x = lq_to_input(batch["lq"], hq.shape[-2:])
+        with torch.no_grad():
+            target = hq * 2 - 1 if self.target_fn is None else self.target_fn(x)
+        n_pos = self.split(x.shape[0])
+        inner = getattr(model, "module", model)
+        ctx = torch.cat([inner.positive.expand(n_pos, -1, -1), inner.negative.expand(x.shape[0] - n_pos, -1, -1)])
+        out = model(x, ctx)
+        pos, neg, t_pos, t_neg = out[:n_pos], out[n_pos:], target[:n_pos], target[n_pos:]
+        logs: dict[str, float] = {}
+        total = cfg.l1 * l1(pos, t_pos)
+        logs["l1"] = l1(pos, t_pos).item()
+        if cfg.perceptual and self.perceptual is not None:
+            p = self.perceptual(pos, t_pos).mean()
+            total, logs["lpips"] = total + cfg.perceptual * p, p.item()
+        if cfg.fourier:
+            f = masked_fourier_loss(pos, t_pos, radius=cfg.fourier_radius, log_amplitude=cfg.fourier_log)
+            total, logs["fourier"] = total + cfg.fourier * f, f.item()
+        if cfg.adversarial and self.discriminator is not None and step >= cfg.adversarial_start:
+            g = generator_adv_loss(self.discriminator(random_pad(pos)))
+            total, logs["g_adv"] = total + cfg.adversarial * g, g.item()
+        if neg.shape[0]:
+            n = l1(neg, t_neg) + (cfg.fourier * masked_fourier_loss(neg, t_neg, radius=cfg.fourier_radius)
+                                   if cfg.fourier else 0)
+            total, logs["neg_l1"] = total + n * (x.shape[0] - n_pos) / n_pos, l1(neg, t_neg).item()
+        logs["loss"] = total.item()
+        return StepOutput(total, logs, real=t_pos.detach(), fake=pos.detach(),
+                          preview=torch.cat([x[:1], out[:1].detach(), target[:1]]))
+
+
+class StageOneObjective:
+    """L1(z_teacher, z_student) + adversarial on the teacher UNet's features (paper, stage I)."""
+
+    def __init__(self, student: StageOneStudent, teacher: LatentTeacher, loss: LossConfig,
+                 discriminator: FeatureDiscriminator | None) -> None:
+        self.generator, self.teacher, self.cfg, self.discriminator = student, teacher, loss, discriminator
+        self.teacher.requires_grad_(False).eval()
+
+    def __call__(self, model: nn.Module, batch: dict[str, Tensor], step: int) -> StepOutput:
+        hq = batch["hq"]
+        x = lq_to_input(batch["lq"], hq.shape[-2:])
+        with torch.no_grad():
+            z_t = self.teacher.latent(x)
+        z_s = model(x)
+        loss = self.cfg.l1 * l1(z_s, z_t)
+        logs = {"l1": l1(z_s, z_t).item()}
+        if self.cfg.adversarial and self.discriminator is not None and step >= self.cfg.adversarial_start:
+            g = generator_adv_loss(self.discriminator(random_pad(z_s)))
+            loss, logs["g_adv"] = loss + self.cfg.adversarial * g, g.item()
+        logs["loss"] = loss.item()
+        with torch.no_grad():
+            preview = torch.cat([x[:1], self.teacher.vae.decode(z_s[:1].detach()), self.teacher.vae.decode(z_t[:1])])
+        return StepOutput(loss, logs, real=z_t.detach(), fake=z_s.detach(), preview=preview)

@@ -1,0 +1,105 @@
+"""`fetch-data`: the training photos, from two Debian wallpaper packages, with a fixed train/val split.
+
+How it works (reproducible on any machine that reaches a Debian mirror, no root install):
+1. `apt-get download plasma-workspace-wallpapers mate-backgrounds` into `<data>/debs`, then
+   `dpkg -x` each into `<data>/extracted`.
+2. Keep the genuine photographs only. Both packages mix photos with abstract/vector art (Breeze
+   polygons, MATE stripes, drawings); which is which was decided once by looking at every image, and is
+   recorded here as a list of names (`PHOTOS`). A wallpaper that ships several sizes contributes its
+   largest file only.
+3. Split: each photo's name is hashed (sha256 of the UTF-8 name); the `VAL_COUNT` names with the smallest
+   hashes form the validation set, the rest train. Independent of file order, machine and package
+   version; adding a photo never moves another one across the split.
+The result is `<data>/photos/{train,val}/<name>.<ext>` plus `<data>/photos/split.json` (names, source
+paths, sizes, sha256 of each file). Both packages are GPL-2+ (see the copyright files in the packages).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+PACKAGES = ("plasma-workspace-wallpapers", "mate-backgrounds")
+# Photographs, by wallpaper name (plasma: folder under usr/share/wallpapers; mate: file stem under
+# usr/share/backgrounds/mate/nature). Left out as not photographs: plasma Altai, Autumn (painting),
+# Canopee, Cascade, Cluster, Elarun, Flow, FlyingKonqui, Honeywave, IceCold, Kay, Kokkini, MilkyWay,
+# Opal, PastelHills, Patak, SafeLanding, Shell, Volna; all of mate/abstract and mate/desktop.
+PHOTOS = (
+    "BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey", "Kite",
+    "OneStandsOut", "Path", "summer_1am",
+    "Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops", "Storm",
+    "TwoWings", "Wood", "YellowFlower",
+)
+VAL_COUNT = 5
+IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+
+
+def split_names(names: list[str] | tuple[str, ...], val_count: int = VAL_COUNT) -> tuple[list[str], list[str]]:
+    """(train, val): the val_count names with the smallest sha256 go to validation."""
+    ranked = sorted(names, key=lambda n: hashlib.sha256(n.encode()).hexdigest())
+    return sorted(ranked[val_count:]), sorted(ranked[:val_count])
+
+
+def download_packages(data: Path) -> Path:
+    debs, extracted = data / "debs", data / "extracted"
+    debs.mkdir(parents=True, exist_ok=True)
+    for pkg in PACKAGES:
+        if not any(debs.glob(f"{pkg}_*.deb")):
+            log.info("apt-get download %s", pkg)
+            subprocess.run(["apt-get", "download", pkg], cwd=debs, check=True)
+    if not extracted.is_dir():
+        for deb in sorted(debs.glob("*.deb")):
+            log.info("dpkg -x %s", deb.name)
+            subprocess.run(["dpkg", "-x", str(deb), str(extracted)], check=True)
+    return extracted
+
+
+def find_sources(extracted: Path) -> dict[str, Path]:
+    """Name -> largest image file, for every name in PHOTOS. Raises FileNotFoundError if one is missing."""
+    found: dict[str, tuple[int, Path]] = {}
+    candidates = [p for p in (extracted / "usr/share/wallpapers").glob("*/contents/images/*")]
+    candidates += list((extracted / "usr/share/backgrounds/mate/nature").glob("*"))
+    for path in candidates:
+        if path.suffix.lower() not in IMAGE_EXTS:
+            continue
+        name = path.parts[-4] if "wallpapers" in path.parts else path.stem
+        if name not in PHOTOS:
+            continue
+        with Image.open(path) as im:
+            area = im.size[0] * im.size[1]
+        if name not in found or area > found[name][0]:
+            found[name] = (area, path)
+    missing = sorted(set(PHOTOS) - set(found))
+    if missing:
+        raise FileNotFoundError(f"{extracted}: photos not found in the packages: {', '.join(missing)}")
+    return {n: p for n, (_, p) in found.items()}
+
+
+def fetch_photos(data: Path) -> Path:
+    """Download, extract, select and split. Returns `<data>/photos`. Safe to run again."""
+    sources = find_sources(download_packages(data))
+    train, val = split_names(PHOTOS)
+    out = data / "photos"
+    record = {"packages": list(PACKAGES), "rule": f"val = the {VAL_COUNT} names with the smallest sha256(name)",
+              "train": {}, "val": {}}
+    for split, names in (("train", train), ("val", val)):
+        (out / split).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            src = sources[name]
+            dst = out / split / f"{name}{src.suffix.lower()}"
+            shutil.copyfile(src, dst)
+            with Image.open(dst) as im:
+                size = im.size
+            record[split][name] = {"source": str(src.relative_to(data)), "size": list(size),
+                                   "sha256": hashlib.sha256(dst.read_bytes()).hexdigest()}
+    (out / "split.json").write_text(json.dumps(record, indent=1))
+    log.info("%d train and %d val photos in %s", len(train), len(val), out)
+    return out

@@ -1,0 +1,209 @@
+"""The training loop shared by all modes: AdamW, warm-up + cosine LR, EMA, resume, JSONL logs, sample
+grids, optional discriminator step, and DDP when started by `torchrun` (one process per device).
+
+Run state lives in `run.dir`: `last.pt` (everything needed to resume, loaded with weights_only=True),
+`model_ema.safetensors` (the exported generator: our checkpoint format for pixel/stage2, the latent
+format for stage1), `log.jsonl`, `config.json`, `samples/step_XXXXXX.png`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from PIL import Image
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from gendr_pix import save_model
+
+from .build import build_objective
+from .config import TrainConfig
+from .data import ContinuingSampler, PairDataset
+from .latent import StageOneStudent, save_latent
+from .losses import discriminator_loss, random_pad
+from .progress import JsonlLog, ProgressBar
+
+log = logging.getLogger(__name__)
+
+
+def _dist_info() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    r = cfg.run
+    if step < r.warmup:
+        return r.lr * (step + 1) / r.warmup
+    t = (step - r.warmup) / max(1, r.steps - r.warmup)
+    return r.lr * (r.lr_min_ratio + (1 - r.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach(), 1 - decay)
+
+
+def save_grid(preview: Tensor, path: Path) -> None:
+    """Rows of [input | output | target] images in [-1, 1] -> PNG."""
+    row = torch.cat(list(((preview.float().cpu() + 1) / 2).clamp(0, 1)), dim=-1)
+    Image.fromarray((row.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(path)
+
+
+def export(model: nn.Module, path: Path) -> None:
+    if isinstance(model, StageOneStudent):
+        save_latent(model, path)
+    else:
+        save_model(model, path, dtype=None)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, *, progress: bool = True) -> None:
+        self.cfg, self.progress = cfg, progress
+        self.rank, self.world = _dist_info()
+        self.device = torch.device(cfg.run.device if cfg.run.device != "cuda" or self.world == 1
+                                   else f"cuda:{self.rank % max(1, torch.cuda.device_count())}")
+        if cfg.run.threads:
+            torch.set_num_threads(cfg.run.threads)
+        self.dir = Path(cfg.run.dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "samples").mkdir(exist_ok=True)
+        self.objective = build_objective(cfg)
+        self._place()
+        self.generator = self.objective.generator.train().requires_grad_(True)
+        self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) if cfg.run.ema else None
+        self.disc = self.objective.discriminator
+        self.opt_g = torch.optim.AdamW(self.generator.parameters(), lr=cfg.run.lr, betas=(0.9, 0.99),
+                                       weight_decay=cfg.run.weight_decay)
+        self.opt_d = torch.optim.AdamW(self.disc.head_parameters(), lr=cfg.run.lr_d, betas=(0.5, 0.99)) \
+            if self.disc is not None else None
+        self.step = 0
+        self._resume()
+        self.model = self.generator
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(self.generator, device_ids=ids)
+
+    def _place(self) -> None:
+        for name in ("generator", "discriminator", "teacher", "perceptual"):
+            module = getattr(self.objective, name, None)
+            if module is not None:
+                module.to(self.device)
+
+    def state(self) -> dict:
+        return {"step": self.step, "generator": self.generator.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else {},
+                "disc_heads": self.disc.heads.state_dict() if self.disc is not None else {},
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict() if self.opt_d else {},
+                "config": json.dumps(self.cfg.to_dict())}
+
+    def _resume(self) -> None:
+        path = self.dir / "last.pt"
+        if not path.is_file():
+            return
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        self.generator.load_state_dict(state["generator"])
+        if self.ema is not None and state["ema"]:
+            self.ema.load_state_dict(state["ema"])
+        if self.disc is not None and state["disc_heads"]:
+            self.disc.heads.load_state_dict(state["disc_heads"])
+            self.opt_d.load_state_dict(state["opt_d"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.step = int(state["step"])
+        log.info("resumed %s at step %d", path, self.step)
+
+    def save(self) -> None:
+        if self.rank:
+            return
+        tmp = self.dir / "last.pt.tmp"
+        torch.save(self.state(), tmp)
+        os.replace(tmp, self.dir / "last.pt")
+        export(self.ema if self.ema is not None else self.generator, self.dir / "model_ema.safetensors")
+        (self.dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
+
+    def loader(self) -> DataLoader:
+        cfg = self.cfg
+        data = PairDataset(cfg.data, cfg.degrade)
+        sampler = ContinuingSampler(self.step * cfg.run.batch * self.world, self.rank, self.world)
+        return DataLoader(data, batch_size=cfg.run.batch, sampler=sampler, num_workers=cfg.run.workers,
+                          persistent_workers=cfg.run.workers > 0, prefetch_factor=2 if cfg.run.workers else None)
+
+    def _allreduce_grads(self, params) -> None:
+        if self.world == 1:
+            return
+        for p in params:
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= self.world
+
+    def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
+        cfg = self.cfg
+        batch = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+        for group in self.opt_g.param_groups:
+            group["lr"] = lr_at(self.step, cfg)
+        out = self.objective(self.model, batch, self.step)
+        self.opt_g.zero_grad(set_to_none=True)
+        out.loss.backward()
+        if self.disc is not None:
+            self.disc.heads.zero_grad(set_to_none=True)  # the G step must not train D
+        norm = nn.utils.clip_grad_norm_(self.generator.parameters(), cfg.run.grad_clip)
+        self.opt_g.step()
+        logs = dict(out.logs, grad_norm=float(norm), lr=self.opt_g.param_groups[0]["lr"])
+        if self.opt_d is not None and out.fake is not None and self.step >= cfg.loss.adversarial_start:
+            d = discriminator_loss(self.disc(random_pad(out.real)), self.disc(random_pad(out.fake)))
+            self.opt_d.zero_grad(set_to_none=True)
+            d.backward()
+            self._allreduce_grads(self.disc.head_parameters())
+            self.opt_d.step()
+            logs["d"] = d.item()
+        if self.ema is not None:
+            ema_update(self.ema, self.generator, cfg.run.ema if self.step >= cfg.run.warmup else 0.0)
+        self._preview = out.preview
+        return logs
+
+    def fit(self) -> dict[str, float]:
+        r = self.cfg.run
+        jsonl = JsonlLog(self.dir / "log.jsonl")
+        bar = ProgressBar(r.steps, self.step, enabled=self.progress and self.rank == 0)
+        t_start = time.monotonic()
+        logs: dict[str, float] = {}
+        if self.step >= r.steps:
+            return logs
+        for batch in self.loader():
+            t0 = time.monotonic()
+            logs = self.train_step(batch)
+            self.step += 1
+            logs["sec"] = time.monotonic() - t0
+            if not all(math.isfinite(v) for v in logs.values()):
+                self.save()
+                raise FloatingPointError(f"non-finite loss at step {self.step}: {logs}")
+            if self.rank == 0 and (self.step % r.log_every == 0 or self.step == 1):
+                jsonl.write({"step": self.step, "time": time.time(), **logs})
+            if self.rank == 0 and r.sample_every and self.step % r.sample_every == 0:
+                save_grid(self._preview, self.dir / "samples" / f"step_{self.step:06d}.png")
+            bar.update(self.step, logs)
+            out_of_time = r.max_minutes and (time.monotonic() - t_start) / 60 > r.max_minutes
+            if self.step % r.save_every == 0 or self.step >= r.steps or out_of_time:
+                self.save()
+            if self.step >= r.steps or out_of_time:
+                break
+        bar.close()
+        return logs
+
+
+def train(cfg: TrainConfig, *, progress: bool = True) -> Trainer:
+    trainer = Trainer(cfg, progress=progress)
+    trainer.fit()
+    return trainer

@@ -1,0 +1,134 @@
+"""Every training mode at toy scale: losses finite and falling on a fixed batch, checkpoints that
+round-trip, and stage II judged by the stage-I model itself."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import gendr_pix
+from gendr_pix.training.latent import StageOneStudent, load_latent, save_latent, student_from_teacher
+from gendr_pix.training.train import Trainer
+
+from .toy import fixed_batch, toy_config, toy_teacher
+
+
+def _fit_fixed(trainer: Trainer, batch: dict, steps: int, key: str) -> list[float]:
+    values = []
+    for _ in range(steps):
+        logs = trainer.train_step(batch)
+        trainer.step += 1
+        assert all(math.isfinite(v) for v in logs.values()), logs
+        values.append(logs[key])
+    return values
+
+
+def _falls(values: list[float], by: float = 0.1) -> bool:
+    """The mean of the last quarter is at least `by` (relative) below the mean of the first quarter."""
+    k = max(2, len(values) // 4)
+    return sum(values[-k:]) / k < (1 - by) * sum(values[:k]) / k
+
+
+def test_pixel_mode_learns_a_fixed_batch_and_exports_a_loadable_model(tmp_path, photo_folder, use_fake_cache):
+    cfg = toy_config(tmp_path, photo_folder, "pixel")
+    trainer = Trainer(cfg, progress=False)
+    assert trainer.disc is not None and trainer.objective.perceptual is not None
+    l1 = _fit_fixed(trainer, fixed_batch(photo_folder), 30, "l1")
+    assert _falls(l1), l1
+    trainer.save()
+    model = gendr_pix.load_model(trainer.dir / "model_ema.safetensors")
+    for name, p in model.state_dict().items():
+        q = trainer.ema.state_dict()[name]
+        assert torch.equal(p, q.float()), name
+    out = gendr_pix.upscale(model, torch.rand(1, 3, 16, 16), gendr_pix.UpscaleOptions(scale=4))
+    assert out.shape == (1, 3, 64, 64)
+
+
+def test_resume_continues_where_it_stopped(tmp_path, photo_folder, use_fake_cache):
+    cfg = toy_config(tmp_path, photo_folder, "pixel", run={"steps": 3, "save_every": 1})
+    first = Trainer(cfg, progress=False)
+    first.fit()
+    assert first.step == 3
+    again = Trainer(toy_config(tmp_path, photo_folder, "pixel", run={"steps": 5, "save_every": 1}), progress=False)
+    assert again.step == 3
+    for (name, a), b in zip(first.generator.state_dict().items(), again.generator.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert again.opt_g.state_dict()["state"]  # optimizer moments restored too
+    again.fit()
+    steps = [json.loads(line)["step"] for line in (again.dir / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5]
+    assert sorted(p.name for p in (again.dir / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
+
+
+def test_stage1_predicts_the_teacher_latent(tmp_path, photo_folder, use_fake_cache):
+    teacher = toy_teacher(tmp_path / "teacher.safetensors")
+    cfg = toy_config(tmp_path, photo_folder, "stage1", teacher={"path": str(tmp_path / "teacher.safetensors")},
+                     loss={"perceptual": 0.0})
+    trainer = Trainer(cfg, progress=False)
+    assert isinstance(trainer.generator, StageOneStudent)
+    # Initialised from the teacher UNet except conv_in; the discriminator sits on the frozen teacher UNet.
+    assert torch.equal(trainer.generator.unet.conv_out.weight, teacher.unet.conv_out.weight)
+    assert trainer.disc.backbone is trainer.objective.teacher.unet
+    l1 = _fit_fixed(trainer, fixed_batch(photo_folder), 30, "l1")
+    assert _falls(l1), l1
+    trainer.save()
+    loaded = load_latent(trainer.dir / "model_ema.safetensors", "stage1")
+    for name, p in loaded.state_dict().items():
+        assert torch.equal(p, trainer.ema.state_dict()[name]), name
+
+
+def test_stage2_uses_the_stage1_model_as_discriminator(tmp_path, photo_folder, use_fake_cache):
+    teacher = toy_teacher(tmp_path / "teacher.safetensors")
+    stage1 = student_from_teacher(teacher)
+    with torch.no_grad():  # make it distinguishable from the teacher and from a fresh init
+        for p in stage1.unet.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    save_latent(stage1, tmp_path / "stage1.safetensors")
+    cfg = toy_config(tmp_path, photo_folder, "stage2", teacher={"path": str(tmp_path / "teacher.safetensors"),
+                                                                 "stage1": str(tmp_path / "stage1.safetensors")},
+                     run={"lr": 3e-3})
+    trainer = Trainer(cfg, progress=False)
+    backbone = trainer.disc.backbone
+    assert backbone.config.in_channels == 192 and backbone.config.out_channels == 4
+    for name, p in stage1.unet.state_dict().items():
+        assert torch.equal(backbone.state_dict()[name], p), name
+    assert not any(p.requires_grad for p in backbone.parameters())
+    # The student starts from the stage-I UNet (all but conv_out) and outputs pixels.
+    assert torch.equal(trainer.generator.unet.conv_in.weight, stage1.unet.conv_in.weight)
+    assert isinstance(trainer.generator, gendr_pix.GenDRPix)
+    batch = fixed_batch(photo_folder)
+    before = [p.clone() for p in trainer.disc.head_parameters()]
+    l1 = _fit_fixed(trainer, batch, 40, "l1")
+    assert _falls(l1), [round(v, 4) for v in l1]
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.disc.head_parameters()))  # D heads train
+    for name, p in stage1.unet.state_dict().items():  # the backbone stays frozen
+        assert torch.equal(backbone.state_dict()[name], p), name
+    trainer.save()
+    model = gendr_pix.load_model(trainer.dir / "model_ema.safetensors")
+    assert model.config.unet.in_channels == 192
+
+
+def test_stage2_without_stage1_is_a_clear_error(tmp_path, photo_folder, use_fake_cache):
+    toy_teacher(tmp_path / "teacher.safetensors")
+    cfg = toy_config(tmp_path, photo_folder, "stage2", teacher={"path": str(tmp_path / "teacher.safetensors")})
+    with pytest.raises(ValueError, match="teacher.stage1"):
+        Trainer(cfg, progress=False)
+
+
+def test_pixel_mode_with_teacher_targets(tmp_path, photo_folder, use_fake_cache):
+    toy_teacher(tmp_path / "teacher.safetensors")
+    cfg = toy_config(tmp_path, photo_folder, "pixel", teacher={"path": str(tmp_path / "teacher.safetensors")},
+                     loss={"adversarial": 0.0})
+    trainer = Trainer(cfg, progress=False)
+    batch = fixed_batch(photo_folder)
+    out = trainer.objective(trainer.model, batch, 0)
+    x = out.preview[:1]
+    with torch.no_grad():
+        expected = trainer.objective.target_fn(x)
+    assert torch.allclose(out.preview[2:3], expected, atol=1e-4)  # the target is the teacher's output
+    assert not torch.allclose(out.preview[2:3], batch["hq"][:1] * 2 - 1, atol=0.05)  # not the ground truth
+    l1 = _fit_fixed(trainer, batch, 20, "l1")
+    assert _falls(l1), l1
