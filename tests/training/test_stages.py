@@ -121,7 +121,7 @@ def test_stage2_without_stage1_is_a_clear_error(tmp_path, photo_folder, use_fake
 def test_pixel_mode_with_teacher_targets(tmp_path, photo_folder, use_fake_cache):
     toy_teacher(tmp_path / "teacher.safetensors")
     cfg = toy_config(tmp_path, photo_folder, "pixel", teacher={"path": str(tmp_path / "teacher.safetensors")},
-                     loss={"adversarial": 0.0})
+                     loss={"adversarial": 0.0}, run={"lr": 3e-3})
     trainer = Trainer(cfg, progress=False)
     batch = fixed_batch(photo_folder)
     out = trainer.objective(trainer.model, batch, 0)
@@ -130,5 +130,5 @@ def test_pixel_mode_with_teacher_targets(tmp_path, photo_folder, use_fake_cache)
         expected = trainer.objective.target_fn(x)
     assert torch.allclose(out.preview[2:3], expected, atol=1e-4)  # the target is the teacher's output
     assert not torch.allclose(out.preview[2:3], batch["hq"][:1] * 2 - 1, atol=0.05)  # not the ground truth
-    l1 = _fit_fixed(trainer, batch, 20, "l1")
-    assert _falls(l1), l1
+    l1 = _fit_fixed(trainer, batch, 40, "l1")
+    assert _falls(l1), [round(v, 4) for v in l1]
