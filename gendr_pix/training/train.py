@@ -77,6 +77,9 @@ class Trainer:
                                    else f"cuda:{self.rank % max(1, torch.cuda.device_count())}")
         if cfg.run.threads:
             torch.set_num_threads(cfg.run.threads)
+        # Denormal floats (tiny Adam moments, near-zero activations) run 10-100x slower on CPUs;
+        # flushing them to zero changes nothing measurable and keeps the step time flat.
+        torch.set_flush_denormal(True)
         self.dir = Path(cfg.run.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "samples").mkdir(exist_ok=True)
