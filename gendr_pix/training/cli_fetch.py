@@ -26,10 +26,13 @@ def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_weights(args: argparse.Namespace) -> int:
     from .paths import cache_dir
-    from .setup_weights import fetch_perceptual, fetch_reference_models
+    from .setup_weights import fetch_niqe_params, fetch_perceptual, fetch_reference_models
 
     cache = cache_dir(args.cache)
     print(fetch_perceptual(cache))
+    niqe = fetch_niqe_params(cache)
+    if niqe is not None:
+        print(niqe)
     if not args.no_references:
         for p in fetch_reference_models(cache):
             print(p)

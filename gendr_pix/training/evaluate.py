@@ -2,7 +2,8 @@
 
 Settings: "bicubic" (plain x4 bicubic downscale) and "realesrgan" (the second-order pipeline of
 `degrade.py`, seeded per image, so every method sees the same inputs on every run). Metrics: PSNR and
-SSIM on Y with a 4-px border crop, LPIPS (AlexNet), DISTS, the grid-artifact score (output's energy at
+SSIM on Y with a 4-px border crop, LPIPS (AlexNet), DISTS, NIQE (when its parameters are cached and
+the crop is larger than 192 px), the grid-artifact score (output's energy at
 the 8x8-grid frequencies over the ground truth's; 1 = like GT) and wall time per image.
 """
 
@@ -25,6 +26,8 @@ from .data import list_images, load_rgb
 from .degrade import DegradeConfig, degrade
 from .fourier import grid_score
 from .metrics import psnr_y, ssim_y
+from .niqe import PATCH, load_params, niqe
+from .paths import MissingAssetError
 from .perceptual import DISTS, LPIPS
 from .references import NcnnUpscaler, available
 
@@ -33,7 +36,7 @@ log = logging.getLogger(__name__)
 Upscaler = Callable[[Tensor], Tensor]
 """[1, 3, h, w] in [0, 1] -> [1, 3, 4h, 4w] in [0, 1]."""
 SETTINGS = ("bicubic", "realesrgan")
-METRICS = ("psnr", "ssim", "lpips", "dists", "grid", "seconds")
+METRICS = ("psnr", "ssim", "lpips", "dists", "niqe", "grid", "seconds")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +113,7 @@ def evaluate(model: GenDRPix | None, cfg: EvalConfig) -> dict:
         torch.set_num_threads(cfg.threads)
     lpips, dists = LPIPS("alexnet"), DISTS()
     photos = hr_crops(cfg)
+    niqe_params = _niqe_params(photos)
     methods = all_methods(model, cfg)
     load_before = os.getloadavg()
     results: dict = {}
@@ -126,21 +130,39 @@ def evaluate(model: GenDRPix | None, cfg: EvalConfig) -> dict:
                     sr = fn(lq)
                     seconds = time.perf_counter() - t0
                     sr = sr[..., : hr.shape[-2], : hr.shape[-1]]
-                    per_image[setting][method][name] = _score(sr, hr[None], lpips, dists, seconds)
+                    per_image[setting][method][name] = _score(sr, hr[None], lpips, dists, seconds, niqe_params)
                 _maybe_save(cfg, setting, method, name, sr)
             log.info("%s: %s done", setting, name)
         results[setting] = {m: {k: float(np.mean([v[k] for v in imgs.values()])) for k in METRICS}
                             for m, imgs in per_image[setting].items()}
+    gt_niqe = float(np.mean([_niqe(hr[None], niqe_params) for _, hr in photos]))
     return {"config": cfg.__dict__, "photos": [n for n, _ in photos], "load": (load_before, os.getloadavg()),
-            "results": results, "per_image": per_image}
+            "results": results, "per_image": per_image, "ground_truth_niqe": gt_niqe}
 
 
-def _score(sr: Tensor, hr: Tensor, lpips: LPIPS, dists: DISTS, seconds: float) -> dict[str, float]:
+def _niqe_params(photos: list[tuple[str, Tensor]]):
+    if any(min(hr.shape[-2:]) <= 2 * PATCH for _, hr in photos):
+        log.info("crops of %d px or less: NIQE skipped", 2 * PATCH)
+        return None
+    try:
+        return load_params()
+    except MissingAssetError as e:
+        log.warning("NIQE skipped: %s", e)
+        return None
+
+
+def _niqe(img: Tensor, params) -> float:
+    if params is None:
+        return float("nan")
+    return niqe(img[0].clamp(0, 1).permute(1, 2, 0).double().numpy(), params)
+
+
+def _score(sr: Tensor, hr: Tensor, lpips: LPIPS, dists: DISTS, seconds: float, niqe_params) -> dict[str, float]:
     if sr.shape != hr.shape:
         raise ValueError(f"upscaler returned {tuple(sr.shape)} for a ground truth of {tuple(hr.shape)}")
     return {"psnr": psnr_y(sr, hr).item(), "ssim": ssim_y(sr, hr).item(),
             "lpips": lpips(sr * 2 - 1, hr * 2 - 1).item(), "dists": dists(sr, hr).item(),
-            "grid": grid_score(sr, hr).item(), "seconds": seconds}
+            "niqe": _niqe(sr, niqe_params), "grid": grid_score(sr, hr).item(), "seconds": seconds}
 
 
 def _maybe_save(cfg: EvalConfig, setting: str, method: str, name: str, sr: Tensor) -> None:
@@ -156,15 +178,16 @@ def _maybe_save(cfg: EvalConfig, setting: str, method: str, name: str, sr: Tenso
 
 
 def markdown_table(report: dict) -> str:
-    """One table per setting: method | PSNR | SSIM | LPIPS | DISTS | grid | s/image."""
+    """One table per setting: method | PSNR | SSIM | LPIPS | DISTS | NIQE | grid | s/image."""
     lines = []
     for setting, rows in report["results"].items():
         title = "bicubic x4" if setting == "bicubic" else "real-world (second-order) x4"
         lines += [f"**{title}**", "",
-                  "| method | PSNR-Y ↑ | SSIM-Y ↑ | LPIPS ↓ | DISTS ↓ | grid (1 = GT) | s / image |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| method | PSNR-Y ↑ | SSIM-Y ↑ | LPIPS ↓ | DISTS ↓ | NIQE ↓ | grid (1 = GT) | s / image |",
+                  "|---|---|---|---|---|---|---|---|"]
         for method, m in rows.items():
             lines.append(f"| {method} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['lpips']:.4f} | {m['dists']:.4f} "
-                         f"| {m['grid']:.3f} | {m['seconds']:.3f} |")
+                         f"| {m['niqe']:.2f} | {m['grid']:.3f} | {m['seconds']:.3f} |")
         lines.append("")
+    lines.append(f"Ground-truth NIQE: {report['ground_truth_niqe']:.2f}.")
     return "\n".join(lines)

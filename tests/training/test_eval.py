@@ -24,7 +24,7 @@ def test_evaluate_reports_every_method_and_metric(tmp_path, photo_folder, use_fa
         assert set(rows) == {"bicubic", "GenDR-Pix small (w=1)", "GenDR-Pix small, ensemble x2",
                              "GenDR-Pix small, PadCFG w=1.5", "GenDR-Pix small, CFG w=0", "GenDR-Pix small, CFG w=2"}
         for metrics in rows.values():
-            assert set(metrics) == {"psnr", "ssim", "lpips", "dists", "grid", "seconds"}
+            assert set(metrics) == {"psnr", "ssim", "lpips", "dists", "niqe", "grid", "seconds"}
         assert rows["bicubic"]["psnr"] > 20 and 0 < rows["bicubic"]["ssim"] <= 1
     # the real-world inputs are harder than plain bicubic ones, for the same bicubic upscaler
     assert report["results"]["realesrgan"]["bicubic"]["psnr"] < report["results"]["bicubic"]["bicubic"]["psnr"]
