@@ -30,14 +30,14 @@ def model_config(cfg: TrainConfig, unet=None) -> ModelConfig:
                        scale=float(cfg.degrade.scale), context_tokens=m.context_tokens, description=m.description)
 
 
-def init_pixel_model(config: ModelConfig, seed: int) -> GenDRPix:
+def init_pixel_model(config: ModelConfig, seed: int, embedding_std: float = 1.0) -> GenDRPix:
     """Fresh model whose conv_out starts at zero, so the first output is the (rescaled) input."""
     torch.manual_seed(seed)
     model = GenDRPix(config)
     nn.init.zeros_(model.unet.conv_out.weight)
     nn.init.zeros_(model.unet.conv_out.bias)
-    nn.init.normal_(model.positive, std=0.02)
-    nn.init.normal_(model.negative, std=0.02)
+    nn.init.normal_(model.positive, std=embedding_std)
+    nn.init.normal_(model.negative, std=embedding_std)
     return model
 
 
@@ -72,7 +72,7 @@ def build_objective(cfg: TrainConfig):
         return PixelObjective(model, cfg.loss, perceptual=_perceptual(cfg), discriminator=disc,
                               target_fn=lambda x: teacher(x)[1])
     model = load_model(cfg.model.init).train().requires_grad_(True) if cfg.model.init \
-        else init_pixel_model(model_config(cfg), cfg.run.seed)
+        else init_pixel_model(model_config(cfg), cfg.run.seed, cfg.model.embedding_std)
     target_fn = None
     if cfg.teacher.path:
         teacher = _teacher(cfg)
@@ -85,7 +85,7 @@ def stage_two_model(cfg: TrainConfig, stage1: StageOneStudent) -> GenDRPix:
     """Stage-II init: the stage-I UNet with a new, zero-initialised conv_out to 192 pixel channels."""
     unet_cfg = dataclasses.replace(stage1.unet.config, out_channels=stage1.unet.config.in_channels)
     config = dataclasses.replace(model_config(cfg, unet=unet_cfg), context_tokens=stage1.positive.shape[1])
-    model = init_pixel_model(config, cfg.run.seed)
+    model = init_pixel_model(config, cfg.run.seed, cfg.model.embedding_std)
     sd = {k: v for k, v in stage1.unet.state_dict().items() if not k.startswith("conv_out.")}
     missing, unexpected = model.unet.load_state_dict(sd, strict=False)
     assert not unexpected and all(k.startswith("conv_out.") for k in missing), (missing, unexpected)

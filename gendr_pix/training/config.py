@@ -46,6 +46,9 @@ class RunConfig:
     """Linear learning-rate warm-up steps; cosine decay to `lr_min_ratio` * lr afterwards."""
     lr_min_ratio: float = 0.1
     grad_clip: float = 1.0
+    embedding_lr_mult: float = 10.0
+    """Learning-rate multiplier of the positive/negative embeddings: they get gradient only through the
+    cross-attention of the deep levels, and at 1x they barely move away from their initial values."""
     ema: float = 0.999
     """EMA decay of the generator weights (0 = no EMA; the exported model is then the raw one)."""
     log_every: int = 10
@@ -78,6 +81,9 @@ class ModelSection:
     UNet's epsilon output is then a scaled residual, and a zero-initialised conv_out starts the model
     at (almost) the identity, which trains far faster from scratch than predicting the image."""
     context_tokens: int = 4
+    embedding_std: float = 1.0
+    """Init std of the positive/negative embeddings; near-zero embeddings give cross-attention nothing
+    to tell the two conditions apart with (measured: at 0.02 guidance did nothing after 2k steps)."""
     init: str = ""
     """Start from this GenDR-Pix checkpoint (pixel mode) instead of random weights."""
     description: str = ""

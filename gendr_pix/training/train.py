@@ -50,6 +50,17 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return r.lr * (r.lr_min_ratio + (1 - r.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
+def param_groups(generator: nn.Module, cfg: TrainConfig) -> list[dict]:
+    """AdamW groups: the condition embeddings (if any) with their LR multiplier, then the network.
+    GenDRPix registers its embeddings before the UNet, so the optimizer's parameter numbering is
+    generator.parameters() order either way."""
+    params = list(generator.named_parameters())
+    emb = [p for n, p in params if n in ("positive", "negative")]
+    rest = [p for n, p in params if n not in ("positive", "negative")]
+    groups = [{"params": emb, "lr_mult": cfg.run.embedding_lr_mult}] if emb else []
+    return groups + [{"params": rest, "lr_mult": 1.0}]
+
+
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     for e, p in zip(ema.parameters(), model.parameters()):
@@ -88,7 +99,7 @@ class Trainer:
         self.generator = self.objective.generator.train().requires_grad_(True)
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) if cfg.run.ema else None
         self.disc = self.objective.discriminator
-        self.opt_g = torch.optim.AdamW(self.generator.parameters(), lr=cfg.run.lr, betas=(0.9, 0.99),
+        self.opt_g = torch.optim.AdamW(param_groups(self.generator, cfg), lr=cfg.run.lr, betas=(0.9, 0.99),
                                        weight_decay=cfg.run.weight_decay)
         self.opt_d = torch.optim.AdamW(self.disc.head_parameters(), lr=cfg.run.lr_d, betas=(0.5, 0.99)) \
             if self.disc is not None else None
@@ -155,7 +166,7 @@ class Trainer:
         cfg = self.cfg
         batch = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in batch.items()}
         for group in self.opt_g.param_groups:
-            group["lr"] = lr_at(self.step, cfg)
+            group["lr"] = lr_at(self.step, cfg) * group.get("lr_mult", 1.0)
         out = self.objective(self.model, batch, self.step)
         self.opt_g.zero_grad(set_to_none=True)
         out.loss.backward()
@@ -163,7 +174,7 @@ class Trainer:
             self.disc.heads.zero_grad(set_to_none=True)  # the G step must not train D
         norm = nn.utils.clip_grad_norm_(self.generator.parameters(), cfg.run.grad_clip)
         self.opt_g.step()
-        logs = dict(out.logs, grad_norm=float(norm), lr=self.opt_g.param_groups[0]["lr"])
+        logs = dict(out.logs, grad_norm=float(norm), lr=self.opt_g.param_groups[-1]["lr"])  # the network's LR
         if self.opt_d is not None and out.fake is not None and self.step >= cfg.loss.adversarial_start:
             d = discriminator_loss(self.disc(random_pad(out.real)), self.disc(random_pad(out.fake)))
             self.opt_d.zero_grad(set_to_none=True)
