@@ -36,8 +36,13 @@ def test_pixel_mode_learns_a_fixed_batch_and_exports_a_loadable_model(tmp_path, 
     cfg = toy_config(tmp_path, photo_folder, "pixel")
     trainer = Trainer(cfg, progress=False)
     assert trainer.disc is not None and trainer.objective.perceptual is not None
+    emb_group = trainer.opt_g.param_groups[0]
+    assert emb_group["lr_mult"] == cfg.run.embedding_lr_mult and len(emb_group["params"]) == 2
+    pos0, neg0 = trainer.generator.positive.detach().clone(), trainer.generator.negative.detach().clone()
     l1 = _fit_fixed(trainer, fixed_batch(photo_folder), 30, "l1")
     assert _falls(l1), l1
+    # both conditions learn (the negative one only from the fidelity share of the batch)
+    assert not torch.equal(pos0, trainer.generator.positive) and not torch.equal(neg0, trainer.generator.negative)
     trainer.save()
     model = gendr_pix.load_model(trainer.dir / "model_ema.safetensors")
     for name, p in model.state_dict().items():
