@@ -7,16 +7,19 @@
 - `StageOneObjective`: the stage-I student predicts the teacher's HQ latent.
 
 Condition split [ours]: the last `negative_share` of every batch runs with the negative embedding and
-a fidelity-only loss (L1 + masked Fourier), the rest with the positive embedding and the full loss.
+a fidelity-only loss (L1 + masked Fourier) against a softened target (`negative_blur`), the rest with
+the positive embedding and the full loss.
 CFG w > 1 then extrapolates from the soft fidelity solution towards the detailed one.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gendr_pix import GenDRPix, resize
@@ -43,6 +46,10 @@ class LossConfig:
     """Step from which the adversarial term is on (a short warm-up lets the generator settle first)."""
     negative_share: float = 0.25
     """Share of each batch trained with the negative embedding on the fidelity-only loss (0 = off)."""
+    negative_blur: float = 0.0
+    """Gaussian std (output pixels) of the negative branch's soft target: the target low-passed, so the
+    two conditions have clearly different optima and the network must use the condition (at 0 both
+    branches chase the same ground truth and, measured, guidance stays inert)."""
 
 
 @dataclass
@@ -54,6 +61,16 @@ class StepOutput:
     fake: Tensor | None = None
     preview: Tensor | None = None
     """[B, 3, H, W] in [-1, 1] for sample grids."""
+
+
+def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur of [B, C, H, W], reflect-padded, radius 3 sigma."""
+    r = max(1, int(math.ceil(3 * sigma)))
+    k = torch.exp(-torch.arange(-r, r + 1, dtype=x.dtype, device=x.device).pow(2) / (2 * sigma**2))
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 def lq_to_input(lq: Tensor, size: tuple[int, int]) -> Tensor:
@@ -83,6 +100,8 @@ class PixelObjective:
         ctx = torch.cat([inner.positive.expand(n_pos, -1, -1), inner.negative.expand(x.shape[0] - n_pos, -1, -1)])
         out = model(x, ctx)
         pos, neg, t_pos, t_neg = out[:n_pos], out[n_pos:], target[:n_pos], target[n_pos:]
+        if cfg.negative_blur and t_neg.shape[0]:
+            t_neg = gaussian_blur(t_neg, cfg.negative_blur)
         logs: dict[str, float] = {}
         total = cfg.l1 * l1(pos, t_pos)
         logs["l1"] = l1(pos, t_pos).item()
