@@ -109,8 +109,16 @@ def all_methods(model: GenDRPix | None, cfg: EvalConfig) -> dict[str, Upscaler]:
 def evaluate(model: GenDRPix | None, cfg: EvalConfig) -> dict:
     """Returns {"config", "load": (before, after), "results": {setting: {method: {metric: mean}}},
     "per_image": {setting: {method: {photo: {metric: value}}}}}."""
+    threads_before = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    try:
+        return _evaluate(model, cfg)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _evaluate(model: GenDRPix | None, cfg: EvalConfig) -> dict:
     lpips, dists = LPIPS("alexnet"), DISTS()
     photos = hr_crops(cfg)
     niqe_params = _niqe_params(photos)

@@ -33,8 +33,11 @@ def test_evaluate_reports_every_method_and_metric(tmp_path, photo_folder, use_fa
 
 
 def test_eval_is_seeded(tmp_path, photo_folder, use_fake_cache):
-    cfg = EvalConfig(folder=str(photo_folder), crop=64, references=False, settings=("realesrgan",), limit=1)
+    cfg = EvalConfig(folder=str(photo_folder), crop=64, references=False, settings=("realesrgan",), limit=1,
+                     threads=2)
+    before = torch.get_num_threads()
     a, b = evaluate(None, cfg), evaluate(None, cfg)
+    assert torch.get_num_threads() == before  # the caller's thread setting is restored
     assert a["results"]["realesrgan"]["bicubic"]["psnr"] == b["results"]["realesrgan"]["bicubic"]["psnr"]
 
 
