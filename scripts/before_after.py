@@ -1,7 +1,8 @@
 """Make the README's before/after picture: a validation photo (never trained on), degraded with the
 seeded real-world pipeline, upscaled x4 by bicubic and by the bundled model, side by side.
 
-    python scripts/before_after.py /work/data/photos/val/EveningGlow.jpg docs/before_after.jpg --box 1200 700 256
+    PYTHONPATH=. python scripts/before_after.py /work/data/photos/val/EveningGlow.jpg docs/before_after.jpg \
+        --box 1250 800 320 --seed 3 --guidance 1 3
 """
 
 from __future__ import annotations
@@ -26,16 +27,19 @@ def main() -> None:
     p.add_argument("--model", default="")
     p.add_argument("--setting", default="realesrgan", choices=("realesrgan", "bicubic"))
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--guidance", type=float, default=1.0)
+    p.add_argument("--guidance", type=float, nargs="+", default=[1.0], help="CFG scales, one panel each")
     a = p.parse_args()
     x, y, s = a.box
     hr = load_rgb(a.photo)[:, y:y + s, x:x + s]
     lq = degrade(hr, DegradeConfig(kind=a.setting), np.random.default_rng(a.seed))[None]
     model = gendr_pix.load_model(a.model) if a.model else gendr_pix.load_default_model()
-    ours = gendr_pix.upscale(model, lq, gendr_pix.UpscaleOptions(guidance=gendr_pix.Guidance(scale=a.guidance)))
     big = gendr_pix.resize(lq, (s, s)).clamp(0, 1)
     nearest = torch.nn.functional.interpolate(lq, size=(s, s), mode="nearest")
-    panels = [("input (nearest)", nearest), ("bicubic", big), ("GenDR-Pix small", ours), ("ground truth", hr[None])]
+    panels = [("input (nearest)", nearest), ("bicubic", big)]
+    for w in a.guidance:
+        options = gendr_pix.UpscaleOptions(guidance=gendr_pix.Guidance(scale=w))
+        panels.append((f"GenDR-Pix small, w={w:g}", gendr_pix.upscale(model, lq, options)))
+    panels.append(("ground truth (not trained on)", hr[None]))
     canvas = Image.new("RGB", (len(panels) * (s + 4), s + 20), "white")
     draw = ImageDraw.Draw(canvas)
     for i, (label, img) in enumerate(panels):
