@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settings", default="bicubic,realesrgan", help="comma list of bicubic,realesrgan")
     parser.add_argument("--cfg", default="0,2", help="extra CFG scales besides w=1 (comma list)")
     parser.add_argument("--padcfg", default="1.5", help="PadCFG scales (comma list)")
-    parser.add_argument("--ensemble", type=int, default=4, help="self-ensemble size to report (1 = skip)")
+    parser.add_argument("--ensemble", default="2,4", help="self-ensemble sizes to report (comma list; '' = none)")
     parser.add_argument("--no-references", action="store_true", help="skip Real-ESRGAN / SPAN even if cached")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="use only the first N photos")
@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from .paths import MissingAssetError
 
     cfg = EvalConfig(folder=args.hr, crop=args.crop, seed=args.seed, settings=tuple(args.settings.split(",")),
-                     cfg_scales=_floats(args.cfg), padcfg_scales=_floats(args.padcfg), ensemble=args.ensemble,
+                     cfg_scales=_floats(args.cfg), padcfg_scales=_floats(args.padcfg),
+                     ensembles=tuple(int(v) for v in _floats(args.ensemble)),
                      references=not args.no_references, threads=args.threads, save_dir=args.save_dir,
                      limit=args.limit)
     try:

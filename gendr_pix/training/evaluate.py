@@ -50,7 +50,8 @@ class EvalConfig:
     cfg_scales: tuple[float, ...] = (0.0, 2.0)
     """Extra plain-CFG guidance scales to report besides w = 1 (w = 0 is the negative branch alone)."""
     padcfg_scales: tuple[float, ...] = (1.5,)
-    ensemble: int = 4
+    ensembles: tuple[int, ...] = (2, 4)
+    """Padding self-ensemble sizes to report besides the plain pass."""
     references: bool = True
     threads: int = 2
     save_dir: str = ""
@@ -83,8 +84,9 @@ def our_methods(model: GenDRPix, cfg: EvalConfig) -> dict[str, Upscaler]:
 
     s = float(cfg.scale)
     methods = {"GenDR-Pix small (w=1)": make(UpscaleOptions(scale=s))}
-    if cfg.ensemble > 1:
-        methods[f"GenDR-Pix small, ensemble x{cfg.ensemble}"] = make(UpscaleOptions(scale=s, ensemble=cfg.ensemble))
+    for k in cfg.ensembles:
+        if k > 1:
+            methods[f"GenDR-Pix small, ensemble x{k}"] = make(UpscaleOptions(scale=s, ensemble=k))
     for w in cfg.padcfg_scales:
         methods[f"GenDR-Pix small, PadCFG w={w:g}"] = make(
             UpscaleOptions(scale=s, guidance=Guidance(scale=w, mode="padcfg")))

@@ -16,7 +16,7 @@ def _toy_model(path):
 
 def test_evaluate_reports_every_method_and_metric(tmp_path, photo_folder, use_fake_cache):
     model = _toy_model(tmp_path / "m.safetensors")
-    cfg = EvalConfig(folder=str(photo_folder), crop=64, references=False, ensemble=2, cfg_scales=(0.0, 2.0),
+    cfg = EvalConfig(folder=str(photo_folder), crop=64, references=False, ensembles=(2,), cfg_scales=(0.0, 2.0),
                      padcfg_scales=(1.5,), save_dir=str(tmp_path / "out"))
     report = evaluate(model, cfg)
     for setting in ("bicubic", "realesrgan"):
@@ -44,7 +44,7 @@ def test_eval_is_seeded(tmp_path, photo_folder, use_fake_cache):
 def test_eval_cli_writes_json(tmp_path, photo_folder, use_fake_cache, capsys):
     _toy_model(tmp_path / "m.safetensors")
     code = main(["eval", "--hr", str(photo_folder), "--model", str(tmp_path / "m.safetensors"), "--crop", "64",
-                 "--no-references", "--ensemble", "1", "--cfg", "", "--padcfg", "", "--settings", "bicubic",
+                 "--no-references", "--ensemble", "", "--cfg", "", "--padcfg", "", "--settings", "bicubic",
                  "--json", str(tmp_path / "r.json"), "--limit", "1"])
     assert code == 0
     assert "GenDR-Pix small (w=1)" in capsys.readouterr().out
