@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
     "upscale": ("gendr_pix.cli_upscale", "upscale images or folders of images"),
     "info": ("gendr_pix.cli_info", "describe a checkpoint file (format, layout, config, tensors)"),
+    "bench": ("gendr_pix.bench", "measure latency, peak memory and FLOP/s: pixel-space vs latent pipeline"),
 }
 
 
