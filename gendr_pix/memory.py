@@ -39,10 +39,13 @@ def _key(t: torch.Tensor) -> int:
 class PeakTensorMemory(TorchDispatchMode):
     """`with PeakTensorMemory(baseline=n) as m: fn()`, then `m.peak` = n + the largest sum of live
     storages created inside the block. Views and in-place results share their input's storage and
-    are not counted again; tensors made before the block (weights, inputs) are not counted at all."""
+    are not counted again; tensors made before the block (weights, inputs) are not counted at all.
+    device_type: count only storages on this kind of device ("cpu", "cuda", "meta"); None = all.
+    """
 
-    def __init__(self, baseline: int = 0) -> None:
+    def __init__(self, baseline: int = 0, device_type: str | None = None) -> None:
         super().__init__()
+        self.device_type = device_type
         self.current = self.peak = baseline
         self._live: dict[int, list[int]] = {}  # storage key -> [nbytes, live tensor objects]
 
@@ -55,6 +58,8 @@ class PeakTensorMemory(TorchDispatchMode):
         return out
 
     def _track(self, t: torch.Tensor, inputs: set[int]) -> None:
+        if self.device_type is not None and t.device.type != self.device_type:
+            return
         key = _key(t)
         entry = self._live.get(key)
         if entry is None:
@@ -90,7 +95,7 @@ class _FusedAttentionOnMeta(TorchFunctionMode):
 
 def simulate_peak(fn: Callable[..., object], *meta_args: object) -> int:
     """Peak bytes of tensors created by `fn(*meta_args)`; pass meta-device modules and tensors."""
-    with torch.inference_mode(), _FusedAttentionOnMeta(), PeakTensorMemory() as tracker:
+    with torch.inference_mode(), _FusedAttentionOnMeta(), PeakTensorMemory(device_type="meta") as tracker:
         fn(*meta_args)
     return tracker.peak
 

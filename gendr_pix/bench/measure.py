@@ -51,9 +51,9 @@ def time_runs(fn: Callable[[], object], device: torch.device, *, warmup: int, re
     return Timing(median_s=statistics.median(runs), runs_s=runs)
 
 
-def tensor_peak(fn: Callable[[], object], baseline: int) -> int:
-    """Peak bytes of live tensors during one call of `fn`, plus `baseline` (weights and inputs)."""
-    with PeakTensorMemory(baseline=baseline) as tracker:
+def tensor_peak(fn: Callable[[], object], baseline: int, device: torch.device) -> int:
+    """Peak bytes of live tensors on `device` during one call of `fn`, plus `baseline` (weights, inputs)."""
+    with PeakTensorMemory(baseline=baseline, device_type=device.type) as tracker:
         fn()
     return tracker.peak
 

@@ -59,7 +59,7 @@ def measure_case(case: Case, device: torch.device, *, warmup: int, repeats: int,
             if case.variant.compile:
                 built.run()
             else:
-                result["peak_tensor_bytes"] = tensor_peak(built.run, held)
+                result["peak_tensor_bytes"] = tensor_peak(built.run, held, device)
             synchronize(device)
             result["first_run_s"] = time.perf_counter() - start
             if device.type == "cuda":
