@@ -51,7 +51,7 @@ def test_simulation_grows_with_size_and_chunking_bounds_it():
         model = GenDRPix(ModelConfig(unet=UNET_PRESETS["sd21"])).to(torch.bfloat16)
     x = lambda h, w: torch.empty(1, 3, h, w, device="meta", dtype=torch.bfloat16)
     small, large = simulate_peak(model, x(512, 512)), simulate_peak(model, x(1024, 1024))
-    assert 3.0 < large / small < 5.0  # activations ~linear in pixels with fused attention
+    assert 2.0 < large / small < 5.0  # activations grow ~linearly in pixels with fused attention
     chunked = simulate_peak(model, x(2160, 3840))
     model.unet.set_ff_chunk(0)
     whole = simulate_peak(model, x(2160, 3840))

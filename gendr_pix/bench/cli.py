@@ -65,7 +65,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fresh subprocess per case (default: on for CPU, off for CUDA)")
     p.add_argument("--json", type=Path, default=None, help="result file (default: runs/bench/bench-TIME.json)")
     p.add_argument("--plot", type=Path, default=None, help="also draw a PNG of latency/memory vs size")
-    p.add_argument("--from-json", type=Path, default=None, help="only print tables/plot from an earlier JSON")
+    p.add_argument("--from-json", type=Path, nargs="+", default=None,
+                   help="only print tables / plot from earlier result files (several are merged)")
     p.add_argument("--no-ceiling", action="store_true", help="skip the matmul ceiling measurement")
 
 
@@ -131,12 +132,26 @@ def print_report(data: dict[str, Any]) -> None:
             print(f"\n{title}:\n{table}")
 
 
+def load_results(paths: list[Path]) -> dict[str, Any]:
+    """Read one or more result files; results are concatenated, machine facts come from the first."""
+    merged: dict[str, Any] | None = None
+    for path in paths:
+        try:
+            data = json.loads(path.read_text())
+            results = data["results"]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+            raise CLIError(f"cannot read bench results {path}: {e}") from None
+        if merged is None:
+            merged = {**data, "results": list(results)}
+        else:
+            merged["results"].extend(results)
+            merged["ceilings"] = {**data.get("ceilings", {}), **merged.get("ceilings", {})}
+    return merged
+
+
 def run(args: argparse.Namespace) -> int:
     if args.from_json:
-        try:
-            data = json.loads(args.from_json.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise CLIError(f"cannot read bench results {args.from_json}: {e}") from None
+        data = load_results(args.from_json)
     else:
         data = _measure(args)
     print_report(data)
@@ -170,8 +185,11 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
             log.warning("  failed: %s", result["error"])
         else:
             log.info("  %.3f s", result["latency_s"])
+    machine = machine_info(device)
+    for r in results:  # each row names what measured it, also after files are merged
+        r.update(commit=machine["commit"], machine=machine.get("gpu") or machine["cpu"])
     data = {"format": 1, "started": started, "command": " ".join(["python -m gendr_pix", *sys.argv[1:]]),
-            "isolated": isolate, "machine": machine_info(device), "ceilings": ceilings, "results": results}
+            "isolated": isolate, "machine": machine, "ceilings": ceilings, "results": results}
     path = args.json or Path("runs/bench") / f"bench-{started.replace(':', '')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1))

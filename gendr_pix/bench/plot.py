@@ -54,15 +54,17 @@ def plot_results(data: dict[str, Any], path: Path) -> None:
             ax_m.plot(*zip(*mem), **style)
     m = data["machine"]
     where = f"{m.get('gpu') or m.get('cpu')}, {m.get('cpu_cores')} cores, commit {m.get('commit')}"
+    rows_all = [r for rows in series.values() for r in rows]
+    sizes = sorted({(r["height"] * r["width"], f"{r['width']}x{r['height']}") for r in rows_all})
     for ax, ylabel in ((ax_t, "latency (s, median of warm runs)"), (ax_m, "peak memory (GB, weights included)")):
         ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("output size (megapixels)")
+        ax.set_xlabel("output size")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
-        ticks = sorted({r["height"] * r["width"] / 1e6 for rows in series.values() for r in rows})
-        ax.set_xticks(ticks, [f"{t:.2g}" for t in ticks])
+        ax.set_xticks([p / 1e6 for p, _ in sizes], [label for _, label in sizes])
         ax.minorticks_off()
+    ax_t.set_yscale("log")
+    ax_m.set_ylim(bottom=0)
     ax_t.legend(fontsize=7)
     fig.suptitle(f"GenDR-Pix pixel vs latent pipeline on {where}", fontsize=9)
     fig.tight_layout()
