@@ -7,6 +7,7 @@ Pure torch + einops + safetensors; no ComfyUI import. Typical use:
     out = gendr_pix.upscale(model, images, gendr_pix.UpscaleOptions(scale=4))  # [B, 3, H, W] in [0, 1]
 """
 
+from .accel import compile_unet, use_channels_last
 from .callbacks import Interrupted, ProgressFn, StopFn
 from .checkpoint import DEFAULT_MODEL, CheckpointError, load_default_model, load_model, read_tensors, save_model
 from .colorfix import COLOR_FIXES, color_fix
@@ -26,7 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "COLOR_FIXES", "CheckpointError", "ConfigError", "DEFAULT_MODEL", "ENSEMBLE_OFFSETS", "GUIDANCE_MODES",
     "GenDRPix", "Guidance", "Interrupted", "ModelConfig", "ProgressFn", "SHUFFLE", "StopFn", "UNET_PRESETS",
-    "UNet", "UNetConfig", "UpscaleOptions", "VAE", "VAEConfig", "color_fix", "crop", "diffusers_to_ldm",
+    "UNet", "UNetConfig", "UpscaleOptions", "VAE", "VAEConfig", "color_fix", "compile_unet", "crop", "diffusers_to_ldm",
     "guided", "ldm_to_diffusers", "load_default_model", "load_model", "output_size", "read_tensors",
-    "reflect_pad", "resize", "run_tiled", "save_model", "self_ensemble", "upscale",
+    "reflect_pad", "resize", "run_tiled", "save_model", "self_ensemble", "upscale", "use_channels_last",
 ]

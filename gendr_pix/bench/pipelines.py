@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..accel import compile_unet
 from ..config import UNET_PRESETS, ModelConfig
 from ..guidance import Guidance, guided
 from ..model import GenDRPix, prediction_to_sample
@@ -131,16 +132,18 @@ def build(case: Case, device: torch.device) -> Built:
         lr = torch.rand(1, 3, max(1, case.height // UPSCALE_FACTOR), max(1, case.width // UPSCALE_FACTOR),
                         generator=gen)
         model = _pixel_model(unet_cfg, device, v)
+        if v.compile:
+            compile_unet(model)
         opts = UpscaleOptions(scale=UPSCALE_FACTOR)
         return Built(run=lambda: upscale(model, lr, opts), modules=[model], inputs=[lr])
     x = (torch.rand(1, 3, case.height, case.width, generator=gen) * 2 - 1).to(device, v.torch_dtype)
     if case.pipeline == "latent":
         return _latent(unet_cfg, x, device, v)
     model = _pixel_model(unet_cfg, device, v)
+    if v.compile:
+        compile_unet(model)
     if case.pipeline == "pixel":
-        model.unet = _compiled(model.unet, v)
         return Built(run=lambda: model(x), modules=[model], inputs=[x])
-    model.unet = _compiled(model.unet, v)
     fn = guided(model, Guidance(scale=PADCFG_SCALE, mode="padcfg"), fuse=v.fuse)
     return Built(run=lambda: fn(x), modules=[model], inputs=[x])
 
