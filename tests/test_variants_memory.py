@@ -81,7 +81,13 @@ def test_upscale_auto_tile_follows_free_memory(monkeypatch):
     whole = upscale(model, images, UpscaleOptions(tile_overlap=32), progress=progress)
     assert calls[-1] == 1
     # Pretend only a little memory is free: the planner must tile (and the result stays close).
-    monkeypatch.setattr(upscale_module, "free_memory", lambda device: 3 * 240 * 200 * 3 * 4 + 520 * 2**20)
+    from gendr_pix.memory import RESERVE, SAFETY
+
+    with torch.device("meta"):
+        twin = GenDRPix(model.config)
+    whole_peak = simulate_peak(twin, torch.empty(1, 3, 240, 208, device="meta"))  # padded to the multiple 16
+    budget = 3 * 240 * 200 * 3 * 4 + RESERVE + int(0.5 * whole_peak * SAFETY)  # half of what it needs
+    monkeypatch.setattr(upscale_module, "free_memory", lambda device: budget)
     calls.clear()
     tiled = upscale(model, images, UpscaleOptions(tile_overlap=32, min_tile=64), progress=progress)
     assert calls[-1] > 1
