@@ -7,6 +7,7 @@ Pure torch + einops + safetensors; no ComfyUI import. Typical use:
     out = gendr_pix.upscale(model, images, gendr_pix.UpscaleOptions(scale=4))  # [B, 3, H, W] in [0, 1]
 """
 
+from .accel import compile_unet, use_channels_last
 from .callbacks import Interrupted, ProgressFn, StopFn
 from .checkpoint import DEFAULT_MODEL, CheckpointError, load_default_model, load_model, read_tensors, save_model
 from .colorfix import COLOR_FIXES, color_fix
@@ -46,6 +47,7 @@ __all__ = [
     "VAE",
     "VAEConfig",
     "color_fix",
+    "compile_unet",
     "crop",
     "diffusers_to_ldm",
     "find_images",
@@ -63,4 +65,5 @@ __all__ = [
     "save_model",
     "self_ensemble",
     "upscale",
+    "use_channels_last",
 ]

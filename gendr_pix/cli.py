@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("gendr_pix.training.cli_eval", "evaluate upscalers on a folder of HR photos with seeded degradations"),
     "fetch-data": ("gendr_pix.training.cli_fetch_data", "download the Debian photo packages and split train/val"),
     "fetch-weights": ("gendr_pix.training.cli_fetch_weights", "fetch LPIPS/DISTS weights and reference upscalers"),
+    "bench": ("gendr_pix.bench", "measure latency, peak memory and FLOP/s: pixel-space vs latent pipeline"),
 }
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import torch
 from torch import Tensor
 
 from .model import GenDRPix
@@ -44,8 +45,13 @@ class Guidance:
 
 
 def guided(model: GenDRPix, guidance: Guidance, positive: Tensor | None = None,
-           negative: Tensor | None = None) -> Restorer:
-    """Wrap `model` with guidance. positive/negative: [1, L, context_dim]; default: the model's own."""
+           negative: Tensor | None = None, *, fuse: bool = False) -> Restorer:
+    """Wrap `model` with guidance. positive/negative: [1, L, context_dim]; default: the model's own.
+
+    fuse: run the two branches as one batch of 2B instead of two calls of B. Same result (up to
+    float rounding); faster where one call does not fill the device (GPUs at small sizes), but it holds
+    both branches' activations at once, so the caller decides from free memory (see `memory.py`).
+    """
     pos = model.positive if positive is None else positive
     neg = model.negative if negative is None else negative
     w = guidance.scale
@@ -54,15 +60,23 @@ def guided(model: GenDRPix, guidance: Guidance, positive: Tensor | None = None,
             return lambda x: model(x, pos)
 
         def cfg(x: Tensor) -> Tensor:
-            uncond = model(x, neg)
-            return uncond + w * (model(x, pos) - uncond)
+            uncond, cond = _both(model, x, neg, x, pos) if fuse else (model(x, neg), model(x, pos))
+            return uncond + w * (cond - uncond)
 
         return cfg
 
     def padcfg(x: Tensor) -> Tensor:
         # out = w G(pad(x, 4,4,4,4), pos) + (1 - w) G(pad(x, 3,5,3,5), neg), each cropped back (paper).
-        a = crop(model(reflect_pad(x, PADCFG_POSITIVE_PADS), pos), PADCFG_POSITIVE_PADS)
-        b = crop(model(reflect_pad(x, PADCFG_NEGATIVE_PADS), neg), PADCFG_NEGATIVE_PADS)
-        return w * a + (1.0 - w) * b
+        xa, xb = reflect_pad(x, PADCFG_POSITIVE_PADS), reflect_pad(x, PADCFG_NEGATIVE_PADS)
+        ya, yb = _both(model, xa, pos, xb, neg) if fuse else (model(xa, pos), model(xb, neg))
+        return w * crop(ya, PADCFG_POSITIVE_PADS) + (1.0 - w) * crop(yb, PADCFG_NEGATIVE_PADS)
 
     return padcfg
+
+
+def _both(model: GenDRPix, xa: Tensor, ca: Tensor, xb: Tensor, cb: Tensor) -> tuple[Tensor, Tensor]:
+    """model(xa, ca), model(xb, cb) as one batched call; xa and xb have the same shape."""
+    b = xa.shape[0]
+    context = torch.cat([ca.expand(b, -1, -1), cb.to(ca.device).expand(b, -1, -1)])
+    ya, yb = model(torch.cat([xa, xb]), context).chunk(2)
+    return ya, yb

@@ -63,13 +63,15 @@ class GenDRPix(nn.Module):
             context = self.context(context)
         cfg = self.config
         pads = pads_to_multiple(x.shape[-2], x.shape[-1], cfg.unet.pixel_multiple)
-        x = reflect_pad(x, pads)
-        z = F.pixel_unshuffle(x, SHUFFLE)
-        context = context.to(z.dtype).expand(z.shape[0], -1, -1)
+        z = F.pixel_unshuffle(reflect_pad(x, pads), SHUFFLE)  # the padded copy dies here
+        dtype = self.dtype
+        context = context.to(dtype).expand(z.shape[0], -1, -1)
         t = torch.full((z.shape[0],), cfg.timestep, device=z.device)
-        out = self.unet(z, t, context)
-        z0 = prediction_to_sample(z, out, cfg.prediction, cfg.alpha_bar)
-        return crop(F.pixel_shuffle(z0, SHUFFLE), pads)
+        # The UNet runs in the weights' dtype and memory format; the x0 conversion stays in the
+        # input's dtype, so a float32 caller keeps float32 precision on the skip path.
+        out = self.unet(z.to(dtype, memory_format=self.memory_format), t, context)
+        z0 = prediction_to_sample(z, out.to(z.dtype), cfg.prediction, cfg.alpha_bar)
+        return crop(F.pixel_shuffle(z0.contiguous(), SHUFFLE), pads)
 
     @property
     def device(self) -> torch.device:
@@ -78,3 +80,11 @@ class GenDRPix(nn.Module):
     @property
     def dtype(self) -> torch.dtype:
         return self.positive.dtype
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """channels_last when the model was converted with `.to(memory_format=torch.channels_last)`
+        (faster with bf16/fp16 on CPUs and tensor-core GPUs); inputs are then converted to match."""
+        w = self.unet.conv_in.weight
+        return torch.channels_last if w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() \
+            else torch.contiguous_format

@@ -78,7 +78,7 @@ def run_tiled(fn: Restorer, x: Tensor, *, tile: int, overlap: int, align: int,
     total = total or count
     if count == 1:
         check_stop(should_stop)
-        y = fn(x).to(out_device, torch.float32)
+        y = _to_float32(fn(x), out_device)
         if progress:
             progress(done_before + 1, total, y)
         return y
@@ -89,7 +89,7 @@ def run_tiled(fn: Restorer, x: Tensor, *, tile: int, overlap: int, align: int,
         wr = _ramp(r.end - r.start, overlap, r.start > 0, r.end < h)
         for c in cols:
             check_stop(should_stop)
-            y = fn(x[..., r.start:r.end, c.start:c.end]).to(out_device, torch.float32)
+            y = _to_float32(fn(x[..., r.start:r.end, c.start:c.end]), out_device)
             if out is None:
                 out = torch.zeros(*y.shape[:2], h, w, device=out_device)
             wc = _ramp(c.end - c.start, overlap, c.start > 0, c.end < w)
@@ -100,6 +100,11 @@ def run_tiled(fn: Restorer, x: Tensor, *, tile: int, overlap: int, align: int,
             if progress:
                 progress(done, total, y)
     return out / weight
+
+
+def _to_float32(y: Tensor, device: torch.device | str) -> Tensor:
+    """Move first, then widen: widening first would make a float32 copy of the tile on the GPU."""
+    return y.to(device).float()
 
 
 def is_out_of_memory(e: BaseException) -> bool:

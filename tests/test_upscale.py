@@ -117,6 +117,7 @@ class LocalModel(nn.Module):
 
     device = property(lambda self: self.positive.device)
     dtype = property(lambda self: self.positive.dtype)
+    memory_format = torch.contiguous_format
 
     def forward(self, x, context):
         pads = (0, -x.shape[-1] % 16, 0, -x.shape[-2] % 16)
