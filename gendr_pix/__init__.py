@@ -20,7 +20,7 @@ from .model import GenDRPix
 from .padding import crop, reflect_pad
 from .tiling import run_tiled
 from .unet import UNet
-from .upscale import UpscaleOptions, output_size, resize, upscale
+from .upscale import UpscaleOptions, estimate_memory, output_size, resize, upscale
 from .vae import VAE, VAEConfig
 
 __version__ = "0.1.0"
@@ -50,6 +50,7 @@ __all__ = [
     "compile_unet",
     "crop",
     "diffusers_to_ldm",
+    "estimate_memory",
     "find_images",
     "guided",
     "ldm_to_diffusers",

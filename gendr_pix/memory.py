@@ -124,6 +124,11 @@ def free_memory(device: torch.device) -> int | None:
     return None
 
 
+def fits_in(need: int, budget: int) -> bool:
+    """Whether a simulated peak of `need` bytes fits in `budget` free bytes, with our margins."""
+    return need * SAFETY + RESERVE <= budget
+
+
 def plan_tile(estimate: Callable[[int, int], int], height: int, width: int, align: int, min_tile: int,
               budget: int | None) -> int:
     """Largest square tile edge (a multiple of `align`, at least `min_tile`) whose estimated peak fits.
@@ -137,8 +142,7 @@ def plan_tile(estimate: Callable[[int, int], int], height: int, width: int, alig
         return whole
 
     def fits(tile: int) -> bool:
-        need = estimate(min(tile, _up(height, align)), min(tile, _up(width, align)))
-        return need * SAFETY + RESERVE <= budget
+        return fits_in(estimate(min(tile, _up(height, align)), min(tile, _up(width, align))), budget)
 
     if fits(whole):
         return whole

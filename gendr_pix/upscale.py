@@ -21,7 +21,7 @@ from .callbacks import ProgressFn, StopFn, check_stop
 from .colorfix import COLOR_FIXES, ColorFix, color_fix
 from .ensemble import ENSEMBLE_OFFSETS, self_ensemble
 from .guidance import Guidance, Restorer, guided
-from .memory import free_memory, plan_tile, simulate_peak
+from .memory import fits_in, free_memory, plan_tile, simulate_peak
 from .model import GenDRPix
 from .tiling import is_out_of_memory, run_tiled, tile_count
 
@@ -47,16 +47,17 @@ class UpscaleOptions:
     """Overlap between neighbouring tiles in output pixels."""
     min_tile: int = 128
     color_fix: ColorFix = "none"
-    batch_size: int = 1
-    """Images per model call; larger is faster for many small frames, needs more memory."""
+    batch_size: int = 0
+    """Images per model call; larger is faster for many small frames, needs more memory. 0 = automatic:
+    as many whole images as fit in free memory (at most 8), 1 when tiling or when free memory is unknown."""
 
     def __post_init__(self) -> None:
         if self.scale is not None and not 1.0 <= self.scale <= 8.0:
             raise ValueError(f"scale must be in [1, 8], got {self.scale}")
         if self.ensemble not in ENSEMBLE_OFFSETS:
             raise ValueError(f"ensemble must be one of {sorted(ENSEMBLE_OFFSETS)}, got {self.ensemble}")
-        if self.tile < 0 or self.tile_overlap < 0 or self.min_tile < 1 or self.batch_size < 1:
-            raise ValueError("tile and tile_overlap must be >= 0, min_tile and batch_size >= 1")
+        if self.tile < 0 or self.tile_overlap < 0 or self.batch_size < 0 or self.min_tile < 1:
+            raise ValueError("tile, tile_overlap and batch_size must be >= 0, min_tile >= 1")
         if self.tile and self.tile <= self.tile_overlap:
             raise ValueError(f"tile ({self.tile}) must be larger than tile_overlap ({self.tile_overlap})")
         if self.color_fix not in COLOR_FIXES:
@@ -109,13 +110,13 @@ def upscale(
     with torch.inference_mode(), _placed(model, device, dtype):
         run_device, run_dtype = model.device, model.dtype
         align = model.config.unet.pixel_multiple
-        tile, fuse = _plan(model, opts, min(b, opts.batch_size), oh, ow)
+        tile, batch, fuse = _plan(model, opts, b, oh, ow)
         restore = _restorer(model, opts.ensemble, opts.guidance, positive, negative, fuse)
-        chunks = range(0, b, opts.batch_size)
+        chunks = range(0, b, batch)
         done = 0
         for start in chunks:
             check_stop(should_stop)
-            chunk = nchw[start:start + opts.batch_size].to(run_device, torch.float32)
+            chunk = nchw[start:start + batch].to(run_device, torch.float32)
             reference = resize(chunk[:, :3], (oh, ow)).clamp(0, 1)
             alpha = _resize_alpha(chunk[:, 3:], (oh, ow)).cpu() if c == 4 else None
             # Only x stays on the device while the model runs: no float32 copies of the full image.
@@ -136,7 +137,7 @@ def upscale(
             y = y.clamp_(0, 1)
             if alpha is not None:
                 y = torch.cat([y, alpha], dim=1)
-            out_nchw[start:start + opts.batch_size] = y
+            out_nchw[start:start + batch] = y
     return out
 
 
@@ -152,28 +153,54 @@ def _restorer(model: GenDRPix, ensemble: int, guidance: Guidance, positive: Tens
     return self_ensemble(guided(model, guidance, positive, negative, fuse=fuse), ensemble)
 
 
-def _plan(model: GenDRPix, opts: UpscaleOptions, batch: int, oh: int, ow: int) -> tuple[int, bool]:
-    """Tile edge and whether to fuse the two guidance branches into one batch.
+MAX_AUTO_BATCH = 8
+"""Most images per model call that `batch_size=0` picks; beyond this, batching gains little."""
+
+
+def _plan(model: GenDRPix, opts: UpscaleOptions, images: int, oh: int, ow: int) -> tuple[int, int, bool]:
+    """Tile edge, images per call, and whether to fuse the two guidance branches into one batch.
 
     Fusing costs the second branch's activations at once and pays wherever they fit: on GPUs one
     pass does not fill the device at small sizes, and on a 2-core CPU PadCFG with `small` at
     2048x2048 ran 1.6x faster fused (README "Performance"). Only when the whole image fits fused.
     """
     align = model.config.unet.pixel_multiple
-    budget = free_memory(model.device)
-    if budget is not None:
-        budget -= 3 * batch * 3 * oh * ow * 4  # the image itself (input, resized reference) in float32
-    key = (model.config, model.dtype, model.memory_format, batch, opts.ensemble, opts.guidance)
+    free = free_memory(model.device)
+
+    def budget(n: int) -> int | None:  # minus the images themselves (input, resized reference) in float32
+        return None if free is None else free - 3 * n * 3 * oh * ow * 4
+
+    def peak(n: int, fuse: bool):
+        return functools.partial(_simulated_peak, model.config, model.dtype, model.memory_format, n,
+                                 opts.ensemble, opts.guidance, fuse)
+
+    batch = min(images, opts.batch_size or 1)
     if opts.tile:
         tile = _round_up(opts.tile, align)
     else:
-        tile = plan_tile(functools.partial(_simulated_peak, *key, False), oh, ow, align, opts.min_tile, budget)
+        tile = plan_tile(peak(batch, False), oh, ow, align, opts.min_tile, budget(batch))
     whole = tile >= max(oh, ow)
-    fuse = opts.guidance.passes == 2 and whole and budget is not None
+    if not opts.batch_size and whole and free is not None:
+        batch = min(images, MAX_AUTO_BATCH)  # halve until a whole batch fits
+        while batch > 1 and not fits_in(peak(batch, False)(_round_up(oh, align), _round_up(ow, align)), budget(batch)):
+            batch //= 2
+    fuse = opts.guidance.passes == 2 and whole and free is not None
     if fuse:
-        fuse = plan_tile(functools.partial(_simulated_peak, *key, True), oh, ow, align, align, budget) >= tile
-    log.debug("plan: %dpx tiles, fused guidance %s, %.1f GB free", tile, fuse, (budget or 0) / 1e9)
-    return tile, fuse
+        fuse = plan_tile(peak(batch, True), oh, ow, align, align, budget(batch)) >= tile
+    log.debug("plan: %dpx tiles, %d per call, fused guidance %s, %.1f GB free", tile, batch, fuse, (free or 0) / 1e9)
+    return tile, batch, fuse
+
+
+def estimate_memory(model: GenDRPix, height: int, width: int, options: UpscaleOptions | None = None) -> int:
+    """Simulated activation bytes of one model call for one height x width input image: the whole
+    output, or one tile when `options.tile` is set. Hosts use it to free memory before `upscale()`."""
+    opts = options or UpscaleOptions()
+    align = model.config.unet.pixel_multiple
+    oh, ow = output_size(height, width, opts.scale or model.config.scale)
+    if opts.tile:
+        oh, ow = min(oh, opts.tile), min(ow, opts.tile)
+    return _simulated_peak(model.config, model.dtype, model.memory_format, 1, opts.ensemble, opts.guidance, False,
+                           _round_up(oh, align), _round_up(ow, align))
 
 
 @functools.lru_cache(maxsize=256)

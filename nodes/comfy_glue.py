@@ -112,10 +112,6 @@ def place(model: PixModel, memory_required: int) -> torch.device:
     return torch.device(device)
 
 
-def free_bytes(device: torch.device) -> int:
-    return int(mm.get_free_memory(device))
-
-
 def available_ram() -> int:
     return int(mm.get_free_memory(torch.device("cpu")))
 

@@ -9,7 +9,7 @@ from comfy_api.latest import io, ui
 
 from . import comfy_glue as glue
 from .model_nodes import CATEGORY, MODEL_IN_TOOLTIP, PixModelType
-from .upscale_run import COLOR_FIXES, UpscaleRequest, frame_bytes, upscale_images
+from .upscale_run import COLOR_FIXES, UpscaleRequest, memory_required, upscale_images
 
 
 class GenDRPixUpscale(io.ComfyNode):
@@ -45,10 +45,9 @@ class GenDRPixUpscale(io.ComfyNode):
     def execute(cls, model, image, scale: float, tile_size: int, tile_overlap: int,
                 color_fix: str) -> io.NodeOutput:
         request = UpscaleRequest(scale=scale, tile_size=tile_size, tile_overlap=tile_overlap, color_fix=color_fix)
-        device = glue.place(model, frame_bytes(model, image, request))
+        glue.place(model, memory_required(model, image, request))
         result = upscale_images(model, image, request, progress=glue.progress_relay(),
-                                should_stop=glue.check_interrupted, free_bytes=glue.free_bytes(device),
-                                available_ram=glue.available_ram())
+                                should_stop=glue.check_interrupted, available_ram=glue.available_ram())
         return io.NodeOutput(glue.to_intermediate(result))
 
 

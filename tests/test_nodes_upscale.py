@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from PIL import Image
@@ -12,12 +14,10 @@ from nodes.upscale_run import (
     ProgressRelay,
     UpscaleRequest,
     as_rgb_or_rgba,
-    bytes_per_output_pixel,
     check_output_fits,
-    frame_bytes,
-    plan,
+    memory_required,
+    options_for,
     to_preview,
-    unet_bytes_per_pixel,
     upscale_images,
 )
 
@@ -73,49 +73,45 @@ def test_grey_images_are_upscaled_as_rgb(pix):
     assert out.shape == (1, 24, 40, 3)
 
 
-def test_frames_per_call_does_not_change_the_result(pix):
+def free_memory_is(monkeypatch, nbytes):
+    """Pretend the device has `nbytes` free (None: unknown) for the core's memory planner."""
+    # By object: the name gendr_pix.upscale is the function, its module lives in sys.modules.
+    monkeypatch.setattr(sys.modules["gendr_pix.upscale"], "free_memory", lambda device: nbytes)
+
+
+def test_frames_per_call_does_not_change_the_result(pix, monkeypatch):
     """Chunking a batch of frames is a memory decision only."""
     frames = image(b=3)
-    one_by_one = upscale_images(pix, frames, UpscaleRequest(scale=2.0), free_bytes=None)
-    all_at_once = upscale_images(pix, frames, UpscaleRequest(scale=2.0), free_bytes=10**12)
-    assert plan(pix, 3, (24, 40), UpscaleRequest(), 10**12).frames_per_call == 3
+    free_memory_is(monkeypatch, None)  # unknown: one frame per call
+    one_by_one = upscale_images(pix, frames, UpscaleRequest(scale=2.0))
+    free_memory_is(monkeypatch, 10**12)  # plenty: all three in one call
+    all_at_once = upscale_images(pix, frames, UpscaleRequest(scale=2.0))
     torch.testing.assert_close(one_by_one, all_at_once, rtol=1e-4, atol=1e-5)
 
 
-def test_auto_tiles_when_a_frame_does_not_fit_and_reports_each_tile(pix):
+def test_auto_tiles_when_a_frame_does_not_fit_and_reports_each_tile(pix, monkeypatch):
     calls = []
-    out_hw = (256, 320)
-    free = int(bytes_per_output_pixel(pix) * 128 * 128 * 2.5)  # room for about one 150 px tile
-    chosen = plan(pix, 1, out_hw, UpscaleRequest(tile_overlap=16), free)
-    assert chosen.tile > 0 and chosen.tile % pix.network.config.unet.pixel_multiple == 0
+    whole = memory_required(pix, image(h=64, w=80), UpscaleRequest(scale=4.0))
+    free_memory_is(monkeypatch, 512 * 2**20 + whole // 2)  # the core keeps 512 MB in reserve
     out = upscale_images(pix, image(h=64, w=80), UpscaleRequest(scale=4.0, tile_overlap=16),
-                         free_bytes=free, progress=lambda done, total, piece: calls.append((done, total)))
+                         progress=lambda done, total, piece: calls.append((done, total)))
     assert out.shape == (1, 256, 320, 3)
     assert len(calls) > 1 and calls[-1][0] == calls[-1][1] == len(calls)
 
 
-def test_explicit_tile_size_is_used_and_whole_image_when_it_fits(pix):
-    assert plan(pix, 5, (64, 64), UpscaleRequest(tile_size=256), 10**12).tile == 256
-    assert plan(pix, 5, (64, 64), UpscaleRequest(tile_size=256), 10**12).frames_per_call == 1
-    assert plan(pix, 5, (64, 64), UpscaleRequest(), None).tile == 0
+def test_widgets_become_core_options(pix):
+    model = with_guidance(with_ensemble(pix, 4), 2.0, "cfg")
+    options = options_for(model, UpscaleRequest(scale=3.0, tile_size=256, tile_overlap=32, color_fix="adain"))
+    assert (options.scale, options.tile, options.tile_overlap, options.color_fix) == (3.0, 256, 32, "adain")
+    assert options.ensemble == 4 and options.guidance == gendr_pix.Guidance(scale=2.0, mode="cfg")
+    assert options.batch_size == 0  # frames per call: planned by the core
 
 
-def test_memory_estimate_scales_with_width_and_dtype():
-    small = gendr_pix.ModelConfig(unet=gendr_pix.UNET_PRESETS["small"])
-    big = gendr_pix.ModelConfig(unet=gendr_pix.UNET_PRESETS["sd21"])
-    assert unet_bytes_per_pixel(big, torch.float32) > 4 * unet_bytes_per_pixel(small, torch.float32)
-    assert unet_bytes_per_pixel(big, torch.float16) == unet_bytes_per_pixel(big, torch.float32) / 2
-    # The paper's 4K single pass peaks at ~5 GB with ~1.7 GB of fp16 weights: the estimate for the
-    # activations should be of that order, neither 10x lower nor 10x higher.
-    activations_4k = unet_bytes_per_pixel(big, torch.float16) * 3840 * 2160
-    assert 0.5e9 < activations_4k < 10e9
-
-
-def test_frame_bytes_uses_the_tile_when_one_is_set(pix):
+def test_memory_required_uses_the_tile_when_one_is_set(pix):
     x = image(h=100, w=100)
-    whole = frame_bytes(pix, x, UpscaleRequest(scale=4.0))
-    tiled = frame_bytes(pix, x, UpscaleRequest(scale=4.0, tile_size=128))
-    assert tiled < whole and tiled == int(bytes_per_output_pixel(pix) * 128 * 128)
+    whole = memory_required(pix, x, UpscaleRequest(scale=4.0))
+    tiled = memory_required(pix, x, UpscaleRequest(scale=4.0, tile_size=128))
+    assert 0 < tiled < whole
 
 
 def test_output_that_cannot_fit_in_ram_is_refused_before_running(pix):

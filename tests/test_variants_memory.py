@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import pytest
 import torch
 
+import gendr_pix
 from gendr_pix import UNET_PRESETS, GenDRPix, ModelConfig, UpscaleOptions, upscale
 from gendr_pix.memory import PeakTensorMemory, module_bytes, plan_tile, simulate_peak
 
@@ -93,3 +95,33 @@ def test_upscale_auto_tile_follows_free_memory(monkeypatch):
     assert calls[-1] > 1
     assert tiled.shape == whole.shape == (1, 3, 240, 200)
     assert (tiled - whole).abs().mean().item() < 0.05
+
+
+def test_auto_batch_takes_as_many_frames_as_fit(monkeypatch):
+    from conftest import make_tiny
+
+    up = importlib.import_module("gendr_pix.upscale")  # the module; gendr_pix.upscale is the function
+
+    model = make_tiny()
+    frames = torch.rand(5, 3, 16, 16)
+    sizes = []
+    original = model.forward
+    model.forward = lambda x, ctx: (sizes.append(x.shape[0]), original(x, ctx))[1]
+    monkeypatch.setattr(up, "free_memory", lambda device: 10**12)
+    plenty = upscale(model, frames)
+    assert sizes == [5]
+    sizes.clear()
+    monkeypatch.setattr(up, "free_memory", lambda device: None)
+    unknown = upscale(model, frames)
+    assert sizes == [1] * 5
+    torch.testing.assert_close(plenty, unknown, rtol=1e-4, atol=1e-5)
+    sizes.clear()
+    def need(n):  # what the planner checks for n whole 64x64 frames: activations (+25 %), images, reserve
+        peak = up._simulated_peak(model.config, model.dtype, model.memory_format, n, 1, model_guidance, False, 64, 64)
+        return int(peak * 1.25) + 512 * 2**20 + 3 * n * 3 * 64 * 64 * 4
+
+    model_guidance = gendr_pix.Guidance()
+    assert need(2) < need(4)
+    monkeypatch.setattr(up, "free_memory", lambda device: need(2) + 1)
+    upscale(model, frames)
+    assert sizes == [2, 2, 1]  # halved from 5 until a batch fits
