@@ -220,3 +220,17 @@ def test_safetensors_sniffing_ignores_the_file_name(tmp_path):
     g.save_model(make_tiny(), tmp_path / "weights.pth")  # safetensors content, misleading suffix
     assert g.load_model(tmp_path / "weights.pth").config.unet == g.UNET_PRESETS["tiny"]
     assert struct.unpack("<Q", (tmp_path / "weights.pth").read_bytes()[:8])[0] > 0
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        g.save_model(make_tiny(), tmp_path / "new.safetensors")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.safetensors").stat().st_mode & 0o777 == 0o644
+    (tmp_path / "new.safetensors").chmod(0o640)
+    g.save_model(make_tiny(seed=1), tmp_path / "new.safetensors")  # replacing keeps the file's mode
+    assert (tmp_path / "new.safetensors").stat().st_mode & 0o777 == 0o640
