@@ -279,21 +279,33 @@ class UNet(nn.Module):
             if isinstance(module, FeedForward):
                 module.chunk_tokens = tokens
 
-    def forward(self, x: Tensor, timestep: Tensor, context: Tensor) -> Tensor:
+    def encode(self, x: Tensor, timestep: Tensor, context: Tensor) -> tuple[Tensor, Tensor, list[Tensor], list[Tensor]]:
+        """conv_in, the down path and the middle block.
+
+        Returns (h, emb, skips, features): the bottleneck, the timestep embedding, the skip tensors the
+        up path consumes, and per level the activation before its downsampler plus the middle block's
+        output (the features stage-II training judges with; they are skips already, so free to keep).
+        """
         emb = self.time_embedding(timestep_embedding(timestep, self.config.block_channels[0]).to(x.dtype))
         h = self.conv_in(x)
-        skips = [h]
+        skips, features = [h], []
         for level in self.down_blocks:
             for resnet, attn in level.blocks():
                 h = resnet(h, emb)
                 if attn is not None:
                     h = attn(h, context)
                 skips.append(h)
+            features.append(h)
             down = level.resampler()
             if down is not None:
                 h = down(h)
                 skips.append(h)
         h = self.mid_block(h, emb, context)
+        features.append(h)
+        return h, emb, skips, features
+
+    def forward(self, x: Tensor, timestep: Tensor, context: Tensor) -> Tensor:
+        h, emb, skips, _ = self.encode(x, timestep, context)
         for level in self.up_blocks:
             for resnet, attn in level.blocks():
                 # Rebinding h before the block frees the previous activation during it.

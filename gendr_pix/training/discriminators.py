@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gendr_pix import SHUFFLE, UNet
-from gendr_pix.unet import timestep_embedding
 
 from .perceptual import AlexFeatures, load_weights
 
@@ -23,21 +22,8 @@ from .perceptual import AlexFeatures, load_weights
 def unet_features(unet: UNet, x: Tensor, timestep: float, context: Tensor) -> list[Tensor]:
     """The UNet's encoder activations: the end of each down level and the middle block."""
     t = torch.full((x.shape[0],), float(timestep), device=x.device)
-    emb = unet.time_embedding(timestep_embedding(t, unet.config.block_channels[0]).to(x.dtype))
     context = context.to(x.dtype).expand(x.shape[0], -1, -1)
-    h = unet.conv_in(x)
-    feats = []
-    for level in unet.down_blocks:
-        for resnet, attn in level.blocks():
-            h = resnet(h, emb)
-            if attn is not None:
-                h = attn(h, context)
-        feats.append(h)
-        down = level.resampler()
-        if down is not None:
-            h = down(h)
-    feats.append(unet.mid_block(h, emb, context))
-    return feats
+    return unet.encode(x, t, context)[3]
 
 
 class Head(nn.Module):
