@@ -305,7 +305,8 @@ class UNet(nn.Module):
         return h, emb, skips, features
 
     def forward(self, x: Tensor, timestep: Tensor, context: Tensor) -> Tensor:
-        h, emb, skips, _ = self.encode(x, timestep, context)
+        # Slicing drops the feature list at once: it would keep every skip alive through the up path.
+        h, emb, skips = self.encode(x, timestep, context)[:3]
         for level in self.up_blocks:
             for resnet, attn in level.blocks():
                 # Rebinding h before the block frees the previous activation during it.

@@ -1,7 +1,8 @@
 """Cross-checks against the reference implementation (diffusers), installed in CI as a test extra.
 
 They prove that a real diffusers or LDM release checkpoint maps onto our modules and computes the same
-function: same keys and shapes for the full sd21 shape, bit-identical outputs for small random models.
+function: same keys and shapes for the full sd21 shape, bit-identical outputs for small random models
+(in training mode; inference mode is equal up to float rounding, see below).
 """
 
 import pytest
@@ -48,7 +49,11 @@ def test_small_unet_computes_what_diffusers_computes():
     ours.load_state_dict(ref.state_dict(), strict=True)
     x, t, c = torch.randn(2, 192, 16, 24), torch.tensor([354.0, 354.0]), torch.randn(2, 5, 96)
     with torch.no_grad():
-        assert torch.equal(ours(x, t, c), ref(x, t, encoder_hidden_states=c).sample)
+        expected = ref(x, t, encoder_hidden_states=c).sample
+        # Inference adds in place; the transformer's residual then keeps its token-major strides, so the
+        # next convolutions run in another memory layout and round differently (~2e-6 here).
+        torch.testing.assert_close(ours(x, t, c), expected, atol=1e-5, rtol=1e-5)
+    assert torch.equal(ours(x, t, c).detach(), expected)  # with autograd: the same ops, bit for bit
 
 
 def test_our_ldm_export_is_what_diffusers_converts_back():
