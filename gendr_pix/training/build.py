@@ -14,7 +14,7 @@ from .config import TrainConfig
 from .discriminators import alex_discriminator, unet_discriminator
 from .latent import LatentTeacher, StageOneStudent, load_latent, student_from_teacher
 from .objectives import PixelObjective, StageOneObjective
-from .perceptual import LPIPS
+from .perceptual import DISTS, LPIPS
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ def _perceptual(cfg: TrainConfig) -> nn.Module | None:
     return LPIPS(cfg.loss.perceptual_net) if cfg.loss.perceptual else None
 
 
+def _dists(cfg: TrainConfig) -> nn.Module | None:
+    return DISTS() if cfg.loss.dists else None
+
+
 def build_objective(cfg: TrainConfig):
     """Returns the objective; its `.generator` is the trainable network."""
     mode = cfg.run.mode
@@ -70,7 +74,7 @@ def build_objective(cfg: TrainConfig):
         disc = unet_discriminator(stage1.unet, stage1.step.timestep, stage1.positive, unshuffle=True) \
             if cfg.loss.adversarial else None
         return PixelObjective(model, cfg.loss, perceptual=_perceptual(cfg), discriminator=disc,
-                              target_fn=lambda x: teacher(x)[1])
+                              target_fn=lambda x: teacher(x)[1], dists=_dists(cfg))
     model = load_model(cfg.model.init).train().requires_grad_(True) if cfg.model.init \
         else init_pixel_model(model_config(cfg), cfg.run.seed, cfg.model.embedding_std)
     target_fn = None
@@ -78,7 +82,8 @@ def build_objective(cfg: TrainConfig):
         teacher = _teacher(cfg)
         target_fn = lambda x: teacher(x)[1]  # noqa: E731
     disc = alex_discriminator() if cfg.loss.adversarial else None
-    return PixelObjective(model, cfg.loss, perceptual=_perceptual(cfg), discriminator=disc, target_fn=target_fn)
+    return PixelObjective(model, cfg.loss, perceptual=_perceptual(cfg), discriminator=disc, target_fn=target_fn,
+                          dists=_dists(cfg))
 
 
 def stage_two_model(cfg: TrainConfig, stage1: StageOneStudent) -> GenDRPix:

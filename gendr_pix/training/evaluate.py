@@ -115,16 +115,16 @@ def evaluate(model: GenDRPix | None, cfg: EvalConfig) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
-        return _evaluate(model, cfg)
+        return evaluate_methods(all_methods(model, cfg), cfg)
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _evaluate(model: GenDRPix | None, cfg: EvalConfig) -> dict:
+def evaluate_methods(methods: dict[str, Upscaler], cfg: EvalConfig) -> dict:
+    """`evaluate` for any named upscalers (e.g. a settings sweep); same report layout."""
     lpips, dists = LPIPS("alexnet"), DISTS()
     photos = hr_crops(cfg)
     niqe_params = _niqe_params(photos)
-    methods = all_methods(model, cfg)
     load_before = os.getloadavg()
     results: dict = {}
     per_image: dict = {}

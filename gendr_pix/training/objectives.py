@@ -36,6 +36,13 @@ class LossConfig:
     perceptual: float = 1.0
     """LPIPS weight (paper stage II: 1)."""
     perceptual_net: str = "alexnet"
+    dists: float = 0.0
+    """DISTS weight on the positive branch (0 = off). DISTS compares feature means/variances
+    (texture) and correlations (structure), so unlike LPIPS it does not punish plausible texture
+    that is not pixel-aligned; it runs a full-resolution VGG16, ~15x the small UNet's cost on the CPU."""
+    dists_crop: int = 0
+    """Score DISTS on one random `dists_crop`-px window per step (same place in output and target) to
+    bound that cost; 0 = the whole crop."""
     adversarial: float = 0.05
     """Paper: 0.05 in both stages."""
     fourier: float = 0.1
@@ -73,6 +80,16 @@ def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
     return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
+def random_window(a: Tensor, b: Tensor, size: int) -> tuple[Tensor, Tensor]:
+    """The same random `size` x `size` window of two [B, C, H, W] tensors (both whole if size is 0 or
+    not smaller than the image)."""
+    h, w = a.shape[-2:]
+    if not size or size >= min(h, w):
+        return a, b
+    y, x = (int(torch.randint(0, n - size + 1, ())) for n in (h, w))
+    return a[..., y:y + size, x:x + size], b[..., y:y + size, x:x + size]
+
+
 def lq_to_input(lq: Tensor, size: tuple[int, int]) -> Tensor:
     """LQ [B, 3, h, w] in [0, 1] -> model input: bicubic (antialiased) to the output size, in [-1, 1]."""
     return resize(lq, size).clamp(0, 1) * 2 - 1
@@ -81,9 +98,9 @@ def lq_to_input(lq: Tensor, size: tuple[int, int]) -> Tensor:
 class PixelObjective:
     def __init__(self, model: GenDRPix, loss: LossConfig, *, perceptual: nn.Module | None,
                  discriminator: FeatureDiscriminator | None,
-                 target_fn: Callable[[Tensor], Tensor] | None = None) -> None:
+                 target_fn: Callable[[Tensor], Tensor] | None = None, dists: nn.Module | None = None) -> None:
         self.generator, self.cfg, self.perceptual = model, loss, perceptual
-        self.discriminator, self.target_fn = discriminator, target_fn
+        self.discriminator, self.target_fn, self.dists = discriminator, target_fn, dists
 
     def split(self, batch: int) -> int:
         """Number of positive samples in a batch (at least one)."""
@@ -108,6 +125,10 @@ class PixelObjective:
         if cfg.perceptual and self.perceptual is not None:
             p = self.perceptual(pos, t_pos).mean()
             total, logs["lpips"] = total + cfg.perceptual * p, p.item()
+        if cfg.dists and self.dists is not None:
+            a, b = random_window(pos, t_pos, cfg.dists_crop)
+            d = self.dists((a + 1) / 2, (b + 1) / 2).mean()
+            total, logs["dists"] = total + cfg.dists * d, d.item()
         if cfg.fourier:
             f = masked_fourier_loss(pos, t_pos, radius=cfg.fourier_radius, log_amplitude=cfg.fourier_log)
             total, logs["fourier"] = total + cfg.fourier * f, f.item()

@@ -111,7 +111,7 @@ class Trainer:
             self.model = nn.parallel.DistributedDataParallel(self.generator, device_ids=ids)
 
     def _place(self) -> None:
-        for name in ("generator", "discriminator", "teacher", "perceptual"):
+        for name in ("generator", "discriminator", "teacher", "perceptual", "dists"):
             module = getattr(self.objective, name, None)
             if module is not None:
                 module.to(self.device)

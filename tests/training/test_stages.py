@@ -137,3 +137,21 @@ def test_pixel_mode_with_teacher_targets(tmp_path, photo_folder, use_fake_cache)
     assert not torch.allclose(out.preview[2:3], batch["hq"][:1] * 2 - 1, atol=0.05)  # not the ground truth
     l1 = _fit_fixed(trainer, batch, 40, "l1")
     assert _falls(l1), [round(v, 4) for v in l1]
+
+
+def test_pixel_mode_dists_term_on_a_random_window(tmp_path, photo_folder, use_fake_cache):
+    cfg = toy_config(tmp_path, photo_folder, "pixel", loss={"dists": 1.0, "dists_crop": 32, "adversarial": 0.0},
+                     run={"lr": 3e-3})
+    trainer = Trainer(cfg, progress=False)
+    assert trainer.objective.dists is not None
+    d = _fit_fixed(trainer, fixed_batch(photo_folder), 30, "dists")
+    assert _falls(d), [round(v, 4) for v in d]
+
+
+def test_random_window_cuts_the_same_place_from_both():
+    from gendr_pix.training.objectives import random_window
+
+    a = torch.arange(2 * 3 * 16 * 16, dtype=torch.float32).view(2, 3, 16, 16)
+    wa, wb = random_window(a, a + 1, 8)
+    assert wa.shape == (2, 3, 8, 8) and torch.equal(wb, wa + 1)
+    assert random_window(a, a, 0)[0] is a and random_window(a, a, 16)[0] is a
