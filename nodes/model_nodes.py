@@ -59,7 +59,8 @@ class GenDRPixSelfEnsemble(io.ComfyNode):
                 PixModelType.Input("model", tooltip=MODEL_IN_TOOLTIP),
                 io.Combo.Input("shifts", options=list(ENSEMBLE_SIZES), default=2,
                                tooltip="Number of grid shifts averaged: 1 = off, 2/4/8 = that many passes. "
-                                       "2 removes the 8x8 pattern; 4 and 8 also soften fine detail."),
+                                       "2 cancels the 8x8 pattern guidance above 1 can add; 4 and 8 also "
+                                       "soften fine detail."),
             ],
             outputs=[PixModelType.Output(display_name="model", tooltip=MODEL_OUT_TOOLTIP)],
         )
