@@ -17,11 +17,8 @@ from pathlib import Path
 import torch
 
 import gendr_pix
+from gendr_pix.training.cli_eval import comma_floats
 from gendr_pix.training.evaluate import EvalConfig, evaluate_methods, markdown_table
-
-
-def _list(text: str, kind=float) -> list:
-    return [kind(v) for v in text.split(",") if v.strip()]
 
 
 def methods(model: gendr_pix.GenDRPix, ensembles: list[int], modes: list[str], scales: list[float],
@@ -53,7 +50,8 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     model = gendr_pix.load_model(a.model) if a.model else gendr_pix.load_default_model()
     cfg = EvalConfig(folder=a.hr, crop=a.crop, settings=tuple(a.settings.split(",")), threads=a.threads)
-    report = evaluate_methods(methods(model, _list(a.ensemble, int), a.modes.split(","), _list(a.scales),
+    ensembles = [int(k) for k in comma_floats(a.ensemble)]
+    report = evaluate_methods(methods(model, ensembles, a.modes.split(","), list(comma_floats(a.scales)),
                                       a.color_fix), cfg)
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1))

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 
-def _floats(text: str) -> tuple[float, ...]:
+def comma_floats(text: str) -> tuple[float, ...]:
+    """"0,1.5" -> (0.0, 1.5); empty items are skipped, so "" is ()."""
     return tuple(float(v) for v in text.split(",") if v.strip())
 
 
@@ -36,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from .paths import MissingAssetError
 
     cfg = EvalConfig(folder=args.hr, crop=args.crop, seed=args.seed, settings=tuple(args.settings.split(",")),
-                     cfg_scales=_floats(args.cfg), padcfg_scales=_floats(args.padcfg),
-                     ensembles=tuple(int(v) for v in _floats(args.ensemble)),
+                     cfg_scales=comma_floats(args.cfg), padcfg_scales=comma_floats(args.padcfg),
+                     ensembles=tuple(int(v) for v in comma_floats(args.ensemble)),
                      references=not args.no_references, threads=args.threads, save_dir=args.save_dir,
                      limit=args.limit)
     try:
