@@ -10,6 +10,7 @@ from torch import nn
 
 from gendr_pix.bench.flops import count_flops
 from gendr_pix.bench.pipelines import Case, Variant, flops
+from gendr_pix.bench.worker import measure_case, simulate_case
 from gendr_pix.cli import main
 from gendr_pix.unet import Attention
 
@@ -71,7 +72,32 @@ def test_bench_end_to_end_writes_valid_json(tmp_path, capsys):
     assert by["padcfg", "fp32"]["flops"] > 1.9 * by["pixel", "fp32"]["flops"]
     assert by["pixel", "bf16+cl"]["weights_bytes"] * 2 == by["pixel", "fp32"]["weights_bytes"]
     text = capsys.readouterr().out
-    assert "pixel vs latent" in text and "speed-up" in text
+    assert "pixel vs latent" in text and "speed-up" in text and "act ratio" in text
+
+
+@pytest.mark.parametrize("pipeline", ["pixel", "latent", "padcfg"])
+@pytest.mark.parametrize("variant", ["fp32", "bf16+cl"])
+def test_simulated_memory_equals_the_measured_cpu_peak(pipeline, variant):
+    # --simulate-memory's numbers (e.g. at 4K, too slow to run here) are only worth printing if they
+    # equal what the tracker sees on a real CPU run of the same case.
+    case = Case(pipeline=pipeline, preset="tiny", height=64, width=96, variant=Variant.parse(variant))
+    real = measure_case(case, torch.device("cpu"), warmup=1, repeats=1)
+    sim = simulate_case(case)
+    assert sim["weights_bytes"] == real["weights_bytes"]
+    assert sim["peak_tensor_bytes"] == real["peak_tensor_bytes"]
+
+
+def test_bench_simulate_memory_prints_ratios_and_refuses_upscale(tmp_path, capsys):
+    out = tmp_path / "sim.json"
+    assert main(["bench", "--simulate-memory", "--preset", "tiny", "--sizes", "64", "96x64",
+                 "--variants", "fp32", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "act vs latent" in text
+    results = json.loads(out.read_text())["results"]
+    assert [r["pipeline"] for r in results] == ["pixel", "latent"] * 2
+    assert all(r["peak_tensor_bytes"] > r["weights_bytes"] > 0 for r in results)
+    assert main(["bench", "--simulate-memory", "--pipelines", "upscale"]) == 2
+    assert "cannot be simulated" in capsys.readouterr().err
 
 
 def test_bench_isolated_worker_and_report_from_json(tmp_path, capsys):

@@ -23,10 +23,10 @@ from typing import Any
 import torch
 
 from ..cli import CLIError
-from .measure import machine_info, matmul_peak_flops
+from .measure import git_commit, machine_info, matmul_peak_flops
 from .pipelines import DTYPES, PIPELINES, Case, Variant
-from .report import comparison_table, results_table, variant_table
-from .worker import case_to_dict, measure_case
+from .report import comparison_table, memory_table, results_table, variant_table
+from .worker import case_to_dict, measure_case, simulate_case
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", type=Path, default=None, help="also draw a PNG of latency/memory vs size")
     p.add_argument("--from-json", type=Path, nargs="+", default=None,
                    help="only print tables / plot from earlier result files (several are merged)")
+    p.add_argument("--simulate-memory", action="store_true",
+                   help="peak memory only, simulated on the meta device (no compute: seconds at any size, "
+                        "e.g. 3840x2160); equals the CPU's tracked peak")
     p.add_argument("--no-ceiling", action="store_true", help="skip the matmul ceiling measurement")
 
 
@@ -150,6 +153,8 @@ def load_results(paths: list[Path]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.simulate_memory:
+        return _simulate(args)
     if args.from_json:
         data = load_results(args.from_json)
     else:
@@ -160,6 +165,27 @@ def run(args: argparse.Namespace) -> int:
 
         plot_results(data, args.plot)
         print(f"plot: {args.plot}")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    if args.from_json or args.plot:
+        raise CLIError("--simulate-memory prints its own table; it does not read --from-json or --plot")
+    cases = _cases(args)
+    if any(c.pipeline == "upscale" for c in cases):
+        raise CLIError("--simulate-memory: the upscale pipeline cannot be simulated (use pixel, latent, padcfg)")
+    results = []
+    for case in cases:
+        log.info("simulating %s", case.label)
+        results.append(simulate_case(case))
+    print("peak memory simulated on the meta device (weights + inputs + live activations):")
+    print(memory_table(results))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        command = " ".join(["python -m gendr_pix", *sys.argv[1:]])
+        args.json.write_text(json.dumps({"format": 1, "simulated": True, "command": command,
+                                         "commit": git_commit(), "results": results}, indent=1))
+        print(f"results: {args.json}")
     return 0
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..memory import module_bytes
+from ..memory import module_bytes, simulate_peak
 from .measure import load_average, rss_bytes, synchronize, tensor_peak, time_runs
 from .pipelines import Case, Variant, build, flops
 
@@ -80,6 +80,24 @@ def measure_case(case: Case, device: torch.device, *, warmup: int, repeats: int,
     if fresh_process and hwm is not None and rss_start is not None:
         result["peak_rss_delta_bytes"] = hwm - rss_start
     return result
+
+
+def simulate_case(case: Case) -> dict[str, Any]:
+    """Peak memory of one case without running it: the same build and forward on the `meta` device
+    under `PeakTensorMemory` (weights + inputs + the largest sum of live activations), which equals the
+    tracked peak of a real CPU run (tests). Seconds at any size, so it reaches sizes too slow to time
+    here, such as the paper's 4K. `compile` is ignored; `upscale` is not simulated (it plans tiles
+    from the free memory of a real device)."""
+    if case.pipeline == "upscale":
+        raise ValueError("the upscale pipeline cannot be simulated; use pixel, latent or padcfg")
+    meta_case = dataclasses.replace(case, variant=dataclasses.replace(case.variant, compile=False))
+    with torch.inference_mode():
+        built = build(meta_case, torch.device("meta"))
+        weights = module_bytes(*built.modules)
+        held = weights + sum(t.untyped_storage().nbytes() for t in built.inputs)
+        peak = held + simulate_peak(built.run)
+    return {**case_to_dict(case), "label": case.label, "device": "meta", "simulated": True,
+            "weights_bytes": weights, "peak_tensor_bytes": peak}
 
 
 def main(argv: list[str]) -> int:
