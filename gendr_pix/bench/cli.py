@@ -171,13 +171,13 @@ def run(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     if args.from_json or args.plot:
         raise CLIError("--simulate-memory prints its own table; it does not read --from-json or --plot")
-    cases = _cases(args)
-    if any(c.pipeline == "upscale" for c in cases):
-        raise CLIError("--simulate-memory: the upscale pipeline cannot be simulated (use pixel, latent, padcfg)")
     results = []
-    for case in cases:
+    for case in _cases(args):
         log.info("simulating %s", case.label)
-        results.append(simulate_case(case))
+        try:
+            results.append(simulate_case(case))
+        except ValueError as e:
+            raise CLIError(f"--simulate-memory: {e}") from None
     print("peak memory simulated on the meta device (weights + inputs + live activations):")
     print(memory_table(results))
     if args.json:

@@ -18,7 +18,7 @@ import torch
 
 from ..memory import module_bytes, simulate_peak
 from .measure import load_average, rss_bytes, synchronize, tensor_peak, time_runs
-from .pipelines import Case, Variant, build, flops
+from .pipelines import Built, Case, Variant, build, flops
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,10 @@ def case_to_dict(case: Case) -> dict[str, Any]:
 
 def case_from_dict(d: dict[str, Any]) -> Case:
     return Case(**{**d, "variant": Variant.parse(d["variant"])})
+
+
+def input_bytes(built: Built) -> int:
+    return sum(t.untyped_storage().nbytes() for t in built.inputs)
 
 
 def measure_case(case: Case, device: torch.device, *, warmup: int, repeats: int,
@@ -53,7 +57,7 @@ def measure_case(case: Case, device: torch.device, *, warmup: int, repeats: int,
             built = build(case, device)
             weights = module_bytes(*built.modules)
             result["weights_bytes"] = weights
-            held = weights + sum(t.untyped_storage().nbytes() for t in built.inputs)
+            held = weights + input_bytes(built)
             synchronize(device)
             start = time.perf_counter()
             if case.variant.compile:
@@ -94,8 +98,7 @@ def simulate_case(case: Case) -> dict[str, Any]:
     with torch.inference_mode():
         built = build(meta_case, torch.device("meta"))
         weights = module_bytes(*built.modules)
-        held = weights + sum(t.untyped_storage().nbytes() for t in built.inputs)
-        peak = held + simulate_peak(built.run)
+        peak = weights + input_bytes(built) + simulate_peak(built.run)
     return {**case_to_dict(case), "label": case.label, "device": "meta", "simulated": True,
             "weights_bytes": weights, "peak_tensor_bytes": peak}
 
