@@ -168,6 +168,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_line() -> str:
+    """How this run was invoked, recorded in its result file."""
+    return " ".join(["python -m gendr_pix", *sys.argv[1:]])
+
+
 def _simulate(args: argparse.Namespace) -> int:
     if args.from_json or args.plot:
         raise CLIError("--simulate-memory prints its own table; it does not read --from-json or --plot")
@@ -182,8 +187,7 @@ def _simulate(args: argparse.Namespace) -> int:
     print(memory_table(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        command = " ".join(["python -m gendr_pix", *sys.argv[1:]])
-        args.json.write_text(json.dumps({"format": 1, "simulated": True, "command": command,
+        args.json.write_text(json.dumps({"format": 1, "simulated": True, "command": _command_line(),
                                          "commit": git_commit(), "results": results}, indent=1))
         print(f"results: {args.json}")
     return 0
@@ -214,7 +218,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     machine = machine_info(device)
     for r in results:  # each row names what measured it, also after files are merged
         r.update(commit=machine["commit"], machine=machine.get("gpu") or machine["cpu"])
-    data = {"format": 1, "started": started, "command": " ".join(["python -m gendr_pix", *sys.argv[1:]]),
+    data = {"format": 1, "started": started, "command": _command_line(),
             "isolated": isolate, "machine": machine, "ceilings": ceilings, "results": results}
     path = args.json or Path("runs/bench") / f"bench-{started.replace(':', '')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
