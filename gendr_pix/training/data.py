@@ -25,8 +25,11 @@ log = logging.getLogger(__name__)
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files directly in `folder` (or in its subfolders), sorted. Raises if there are none."""
+def list_images(folder: str | os.PathLike | tuple[str | os.PathLike, ...]) -> list[Path]:
+    """Image files in `folder` (searched recursively), sorted; a tuple of folders is listed in order.
+    Raises if a folder is missing or holds no images."""
+    if isinstance(folder, (tuple, list)):
+        return [p for f in folder for p in list_images(f)]
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a folder of images")
@@ -45,8 +48,8 @@ def load_rgb(path: str | os.PathLike) -> Tensor:
 
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
-    folder: str = "/work/data/photos/train"
-    """Any folder of images (searched recursively)."""
+    folder: str | tuple[str, ...] = "/work/data/photos/train"
+    """Any folder of images (searched recursively), or a list of folders."""
     crop: int = 256
     """HQ crop edge in pixels; must be a multiple of the scale and of the model's pixel multiple."""
     min_scale: float = 0.5

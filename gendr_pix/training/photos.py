@@ -1,17 +1,20 @@
-"""`fetch-data`: the training photos, from two Debian wallpaper packages, with a fixed train/val split.
+"""`fetch-data`: the training photos, from Debian wallpaper packages, with a fixed train/val split.
 
 How it works (reproducible on any machine that reaches a Debian mirror, no root install):
-1. `apt-get download plasma-workspace-wallpapers mate-backgrounds` into `<data>/debs`, then
-   `dpkg -x` each into `<data>/extracted`.
-2. Keep the genuine photographs only. Both packages mix photos with abstract/vector art (Breeze
-   polygons, MATE stripes, drawings); which is which was decided once by looking at every image, and is
-   recorded here as a list of names (`PHOTOS`). A wallpaper that ships several sizes contributes its
+1. `apt-get download` the packages into `<data>/debs`, then `dpkg -x` each into `<data>/extracted`.
+2. Keep the genuine photographs only. The packages mix photos with abstract/vector art (Breeze
+   polygons, MATE stripes, Ubuntu gradients); which is which was decided once by looking at every
+   image, and is recorded here as lists of names. A wallpaper that ships several sizes contributes its
    largest file only.
-3. Split: each photo's name is hashed (sha256 of the UTF-8 name); the `VAL_COUNT` names with the smallest
-   hashes form the validation set, the rest train. Independent of file order, machine and package
-   version; adding a photo never moves another one across the split.
-The result is `<data>/photos/{train,val}/<name>.<ext>` plus `<data>/photos/split.json` (names, source
-paths, sizes, sha256 of each file). Both packages are GPL-2+ (see the copyright files in the packages).
+3. Split of `PHOTOS` (plasma-workspace-wallpapers, mate-backgrounds): each name is hashed (sha256 of
+   the UTF-8 name); the `VAL_COUNT` names with the smallest hashes form the validation set, the rest
+   train. Independent of file order, machine and package version.
+4. `EXTRA_TRAIN` (the photos of lomiri-wallpapers-16.04/-20.04, added for phase 4 of the default
+   model) are training-only, in their own folder, so the validation set stays the same five photos for
+   every model version and the configs of earlier phases still see exactly their data.
+The result is `<data>/photos/{train,val,train-extra}/<name>.<ext>` plus `<data>/photos/split.json`
+(names, source paths, sizes, sha256 of each file). Licences: plasma/mate GPL-2+; lomiri photos
+CC-BY-4.0, CC-BY-SA-3.0/4.0 or CC0 per file (see the copyright files in the packages).
 """
 
 from __future__ import annotations
@@ -38,6 +41,17 @@ PHOTOS = (
     "Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops", "Storm",
     "TwoWings", "Wood", "YellowFlower",
 )
+# Photographs of lomiri-wallpapers-16.04/-20.04 (file stems under usr/share/backgrounds). Left out as
+# not photographs: lomiri-default-background, warty-final-ubuntu, umang, Fossa, Infinite-Sea,
+# Painting-Colors.
+EXTRA_PACKAGES = ("lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04")
+EXTRA_TRAIN = (
+    "Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly", "Kleiber_by_Lukas_Baubkus", "Picture_0B_by_freespace",
+    "Picture_1A_by_freespace", "Wine_by_Jakkub_Mede", "aitzgorri_by_Aitzol_Berasategi",
+    "analogpattern_by_Peter_Nerlich", "free_by_Peter_Nerlich", "friends_by_Aitzol_Berasategi",
+    "greentock_by_Peter_Nerlich", "life_by_Aitzol_Berasategi", "picosdeeuropa_by_Aitzol_Berasategi",
+    "seeding_by_Clements_Engelhardt", "sunset_by_Aitzol_Berasategi",
+)
 VAL_COUNT = 5
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 
@@ -51,33 +65,39 @@ def split_names(names: list[str] | tuple[str, ...], val_count: int = VAL_COUNT) 
 def download_packages(data: Path) -> Path:
     debs, extracted = data / "debs", data / "extracted"
     debs.mkdir(parents=True, exist_ok=True)
-    for pkg in PACKAGES:
+    for pkg in PACKAGES + EXTRA_PACKAGES:
         if not any(debs.glob(f"{pkg}_*.deb")):
             log.info("apt-get download %s", pkg)
             subprocess.run(["apt-get", "download", pkg], cwd=debs, check=True)
-    if not extracted.is_dir():
-        for deb in sorted(debs.glob("*.deb")):
+    for deb in sorted(debs.glob("*.deb")):
+        done = extracted / ".done" / deb.name
+        if not done.exists():  # per package, so a data folder from before EXTRA_PACKAGES catches up
             log.info("dpkg -x %s", deb.name)
             subprocess.run(["dpkg", "-x", str(deb), str(extracted)], check=True)
+            done.parent.mkdir(parents=True, exist_ok=True)
+            done.touch()
     return extracted
 
 
 def find_sources(extracted: Path) -> dict[str, Path]:
-    """Name -> largest image file, for every name in PHOTOS. Raises FileNotFoundError if one is missing."""
+    """Name -> largest image file, for every name in PHOTOS and EXTRA_TRAIN. Raises FileNotFoundError
+    if one is missing."""
+    wanted = set(PHOTOS) | set(EXTRA_TRAIN)
     found: dict[str, tuple[int, Path]] = {}
     candidates = [p for p in (extracted / "usr/share/wallpapers").glob("*/contents/images/*")]
     candidates += list((extracted / "usr/share/backgrounds/mate/nature").glob("*"))
+    candidates += list((extracted / "usr/share/backgrounds").glob("*"))
     for path in candidates:
         if path.suffix.lower() not in IMAGE_EXTS:
             continue
         name = path.parts[-4] if "wallpapers" in path.parts else path.stem
-        if name not in PHOTOS:
+        if name not in wanted:
             continue
         with Image.open(path) as im:
             area = im.size[0] * im.size[1]
         if name not in found or area > found[name][0]:
             found[name] = (area, path)
-    missing = sorted(set(PHOTOS) - set(found))
+    missing = sorted(wanted - set(found))
     if missing:
         raise FileNotFoundError(f"{extracted}: photos not found in the packages: {', '.join(missing)}")
     return {n: p for n, (_, p) in found.items()}
@@ -88,9 +108,11 @@ def fetch_photos(data: Path) -> Path:
     sources = find_sources(download_packages(data))
     train, val = split_names(PHOTOS)
     out = data / "photos"
-    record = {"packages": list(PACKAGES), "rule": f"val = the {VAL_COUNT} names with the smallest sha256(name)",
-              "train": {}, "val": {}}
-    for split, names in (("train", train), ("val", val)):
+    record = {"packages": list(PACKAGES + EXTRA_PACKAGES),
+              "rule": f"val = the {VAL_COUNT} names of PHOTOS with the smallest sha256(name); "
+                      f"train-extra = the photos of {', '.join(EXTRA_PACKAGES)}, training only",
+              "train": {}, "val": {}, "train-extra": {}}
+    for split, names in (("train", train), ("val", val), ("train-extra", sorted(EXTRA_TRAIN))):
         (out / split).mkdir(parents=True, exist_ok=True)
         for name in names:
             src = sources[name]
@@ -101,5 +123,5 @@ def fetch_photos(data: Path) -> Path:
             record[split][name] = {"source": str(src.relative_to(data)), "size": list(size),
                                    "sha256": hashlib.sha256(dst.read_bytes()).hexdigest()}
     (out / "split.json").write_text(json.dumps(record, indent=1))
-    log.info("%d train and %d val photos in %s", len(train), len(val), out)
+    log.info("%d train (+%d train-extra) and %d val photos in %s", len(train), len(EXTRA_TRAIN), len(val), out)
     return out

@@ -25,3 +25,12 @@ def test_empty_or_missing_folder_is_named(tmp_path):
         list_images(tmp_path)
     with pytest.raises(FileNotFoundError, match="not a folder"):
         list_images(tmp_path / "nope")
+
+
+def test_several_folders_are_one_dataset(photo_folder, tmp_path):
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "q.png").write_bytes((photo_folder / "p0.png").read_bytes())
+    both = list_images((str(photo_folder), str(tmp_path / "more")))
+    assert [p.name for p in both] == ["p0.png", "p1.png", "p2.png", "q.png"]
+    with pytest.raises(FileNotFoundError, match="nope: not a folder"):
+        list_images((str(photo_folder), str(tmp_path / "nope")))
