@@ -35,12 +35,15 @@ PACKAGES = ("plasma-workspace-wallpapers", "mate-backgrounds")
 # usr/share/backgrounds/mate/nature). Left out as not photographs: plasma Altai, Autumn (painting),
 # Canopee, Cascade, Cluster, Elarun, Flow, FlyingKonqui, Honeywave, IceCold, Kay, Kokkini, MilkyWay,
 # Opal, PastelHills, Patak, SafeLanding, Shell, Volna; all of mate/abstract and mate/desktop.
-PHOTOS = (
+PLASMA_PHOTOS = (
     "BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey", "Kite",
     "OneStandsOut", "Path", "summer_1am",
+)
+MATE_PHOTOS = (
     "Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops", "Storm",
     "TwoWings", "Wood", "YellowFlower",
 )
+PHOTOS = PLASMA_PHOTOS + MATE_PHOTOS
 # Photographs of lomiri-wallpapers-16.04/-20.04 (file stems under usr/share/backgrounds). Left out as
 # not photographs: lomiri-default-background, warty-final-ubuntu, umang, Fossa, Infinite-Sea,
 # Painting-Colors.

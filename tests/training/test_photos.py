@@ -12,11 +12,10 @@ def _img(path, size):
 
 
 def _tree(root, skip=()):
-    plasma = photos.PHOTOS[:11]  # the first line of PHOTOS; the rest are mate-backgrounds files
     for name in photos.PHOTOS:
         if name in skip:
             continue
-        if name in plasma:
+        if name in photos.PLASMA_PHOTOS:
             base = root / "usr/share/wallpapers" / name / "contents/images"
             _img(base / "8x4.jpg", (8, 4))
             _img(base / "16x8.jpg", (16, 8))
