@@ -81,9 +81,10 @@ class GenDRPixGuidance(io.ComfyNode):
                         "conditions. PadCFG costs the same as CFG and also shifts the 8x8 grid between branches.",
             inputs=[
                 PixModelType.Input("model", tooltip=MODEL_IN_TOOLTIP),
-                io.Float.Input("scale", default=1.5, min=-10.0, max=30.0, step=0.05, round=0.01,
+                io.Float.Input("scale", default=1.25, min=-10.0, max=30.0, step=0.05, round=0.01,
                                tooltip="Guidance strength w. 1 = positive condition only; above 1 adds detail, "
-                                       "below 1 moves towards the negative (smoother, more faithful) result."),
+                                       "below 1 moves towards the negative (smoother, more faithful) result. "
+                                       "1.25 scores best with the bundled model."),
                 io.Combo.Input("mode", options=list(GUIDANCE_MODES), default="padcfg",
                                tooltip="cfg: neg + w (pos - neg), two passes. padcfg: w pos + (1 - w) neg with "
                                        "the two branches on shifted 8x8 grids (the paper's PadCFG), two passes."),
