@@ -51,9 +51,12 @@ def guided(model: GenDRPix, guidance: Guidance, positive: Tensor | None = None,
     fuse: run the two branches as one batch of 2B instead of two calls of B. Same result (up to
     float rounding); faster where one call does not fill the device (GPUs at small sizes), but it holds
     both branches' activations at once, so the caller decides from free memory (see `memory.py`).
+    Embeddings of different lengths (a graph's 77-token prompt against the stored negative) cannot
+    share a batch, so they always run as two calls.
     """
     pos = model.positive if positive is None else positive
     neg = model.negative if negative is None else negative
+    fuse = fuse and pos.shape[1] == neg.shape[1]
     w = guidance.scale
     if guidance.mode == "cfg":
         if w == 1.0:

@@ -65,7 +65,8 @@ class GenDRPix(nn.Module):
         pads = pads_to_multiple(x.shape[-2], x.shape[-1], cfg.unet.pixel_multiple)
         z = F.pixel_unshuffle(reflect_pad(x, pads), SHUFFLE)  # the padded copy dies here
         dtype = self.dtype
-        context = context.to(dtype).expand(z.shape[0], -1, -1)
+        # Conditioning from a graph or a caller may sit on the CPU in float32: follow the model.
+        context = context.to(z.device, dtype).expand(z.shape[0], -1, -1)
         t = torch.full((z.shape[0],), cfg.timestep, device=z.device)
         # The UNet runs in the weights' dtype and memory format; the x0 conversion stays in the
         # input's dtype, so a float32 caller keeps float32 precision on the skip path.

@@ -9,6 +9,7 @@ from torch import nn
 
 import gendr_pix as g
 from gendr_pix.ensemble import ENSEMBLE_OFFSETS, offset_pads
+from gendr_pix.guidance import Guidance, guided
 
 
 def run(model, images, **options):
@@ -100,6 +101,28 @@ def test_custom_contexts_replace_the_stored_embeddings(tiny):
     torch.testing.assert_close(g.upscale(tiny, images, positive=ctx), expected, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match=r"positive embedding must be \[1, tokens, 32\]"):
         g.upscale(tiny, images, positive=torch.randn(1, 3, 7))
+
+
+def test_a_context_on_another_device_follows_the_model(tiny):
+    # ComfyUI conditioning and Python callers hand over CPU float32 tensors while the model sits on a
+    # GPU; the meta device stands in for the GPU (mixing devices raises there as on CUDA).
+    model = tiny.to("meta")
+    y = model(torch.zeros(1, 3, 16, 16, device="meta"), torch.randn(1, 3, model.config.unet.context_dim))
+    assert y.device.type == "meta" and y.shape == (1, 3, 16, 16)
+    x = torch.zeros(1, 3, 16, 16, device="meta")
+    for mode in ("cfg", "padcfg"):
+        for fuse in (False, True):  # 3 tokens against the stored 77: never fused into one batch
+            restore = guided(model, Guidance(scale=2.0, mode=mode), positive=torch.randn(1, 3, 32), fuse=fuse)
+            assert restore(x).device.type == "meta"
+
+
+def test_fused_guidance_equals_two_calls_even_with_prompts_of_other_lengths(tiny):
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    for positive in (None, torch.randn(1, 77, 32), torch.randn(1, 5, 32)):
+        for mode in ("cfg", "padcfg"):
+            with torch.no_grad():
+                a, b = (guided(tiny, Guidance(scale=2.0, mode=mode), positive, fuse=f)(x) for f in (True, False))
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
 
 class LocalModel(nn.Module):
