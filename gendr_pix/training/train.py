@@ -173,10 +173,12 @@ class Trainer:
         if self.disc is not None:
             self.disc.heads.zero_grad(set_to_none=True)  # the G step must not train D
         norm = nn.utils.clip_grad_norm_(self.generator.parameters(), cfg.run.grad_clip)
+        _check_finite(self.step + 1, grad_norm=float(norm), **out.logs)
         self.opt_g.step()
         logs = dict(out.logs, grad_norm=float(norm), lr=self.opt_g.param_groups[-1]["lr"])  # the network's LR
         if self.opt_d is not None and out.fake is not None and self.step >= cfg.loss.adversarial_start:
             d = discriminator_loss(self.disc(random_pad(out.real)), self.disc(random_pad(out.fake)))
+            _check_finite(self.step + 1, d=d.item())
             self.opt_d.zero_grad(set_to_none=True)
             d.backward()
             self._allreduce_grads(self.disc.head_parameters())
@@ -200,9 +202,6 @@ class Trainer:
             logs = self.train_step(batch)
             self.step += 1
             logs["sec"] = time.monotonic() - t0
-            if not all(math.isfinite(v) for v in logs.values()):
-                self.save()
-                raise FloatingPointError(f"non-finite loss at step {self.step}: {logs}")
             if self.rank == 0 and (self.step % r.log_every == 0 or self.step == 1):
                 jsonl.write({"step": self.step, "time": time.time(), **logs})
             if self.rank == 0 and r.sample_every and self.step % r.sample_every == 0:
@@ -215,6 +214,15 @@ class Trainer:
                 break
         bar.close()
         return logs
+
+
+def _check_finite(step: int, **values: float) -> None:
+    """Stop before an optimizer step that would write NaN/inf into the weights, so the last saved
+    checkpoint (and resuming from it) stays good."""
+    bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+    if bad:
+        raise FloatingPointError(f"non-finite {bad} at step {step}; weights left unchanged, the last saved "
+                                 "checkpoint is intact (lower the learning rate or check the data, then resume)")
 
 
 def train(cfg: TrainConfig, *, progress: bool = True) -> Trainer:

@@ -68,6 +68,21 @@ def test_resume_continues_where_it_stopped(tmp_path, photo_folder, use_fake_cach
     assert sorted(p.name for p in (again.dir / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
 
 
+def test_a_non_finite_loss_stops_before_the_weights_change(tmp_path, photo_folder, use_fake_cache):
+    trainer = Trainer(toy_config(tmp_path, photo_folder, "pixel"), progress=False)
+    batch = fixed_batch(photo_folder)
+    trainer.train_step(batch)
+    before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    ema_before = {k: v.clone() for k, v in trainer.ema.state_dict().items()}
+    batch["hq"][0, 0, 0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="non-finite .* at step 1; weights left unchanged"):
+        trainer.train_step(batch)
+    for name, value in trainer.generator.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    for name, value in trainer.ema.state_dict().items():
+        assert torch.equal(value, ema_before[name]), name
+
+
 def test_stage1_predicts_the_teacher_latent(tmp_path, photo_folder, use_fake_cache):
     teacher = toy_teacher(tmp_path / "teacher.safetensors")
     cfg = toy_config(tmp_path, photo_folder, "stage1", teacher={"path": str(tmp_path / "teacher.safetensors")},
