@@ -7,8 +7,8 @@ from collections.abc import Callable
 from torch import Tensor
 
 ProgressFn = Callable[[int, int, Tensor | None], None]
-"""progress(done, total, preview): called after each tile/chunk; preview is the finished piece as
-[B, 3, h, w] in [0, 1] (or None). `total` can grow when a tile size is halved after out-of-memory."""
+"""progress(done, total, preview): called after each tile/chunk; preview is the first image of the
+finished piece as [1, 3, h, w] in [0, 1] (or None). `total` can grow when a tile size is halved after out-of-memory."""
 
 StopFn = Callable[[], bool | None]
 """should_stop(): checked before every tile and chunk. Return True to stop (raises `Interrupted`), or

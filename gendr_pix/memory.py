@@ -137,16 +137,16 @@ def plan_tile(estimate: Callable[[int, int], int], height: int, width: int, alig
     times). Returns max(height, width) rounded up to `align` when the whole image fits or `budget`
     (free bytes) is None.
     """
-    whole = _up(max(height, width), align)
+    whole = round_up(max(height, width), align)
     if budget is None:
         return whole
 
     def fits(tile: int) -> bool:
-        return fits_in(estimate(min(tile, _up(height, align)), min(tile, _up(width, align))), budget)
+        return fits_in(estimate(min(tile, round_up(height, align)), min(tile, round_up(width, align))), budget)
 
     if fits(whole):
         return whole
-    lo, hi = max(align, _up(min_tile, align)) // align, whole // align  # search over tile // align
+    lo, hi = max(align, round_up(min_tile, align)) // align, whole // align  # search over tile // align
     if not fits(lo * align):
         log.warning("even %dpx tiles may not fit in %.1f GB free; trying anyway", lo * align, budget / 1e9)
         return lo * align
@@ -156,5 +156,6 @@ def plan_tile(estimate: Callable[[int, int], int], height: int, width: int, alig
     return lo * align
 
 
-def _up(n: int, multiple: int) -> int:
+def round_up(n: int, multiple: int) -> int:
+    """The smallest multiple of `multiple` that is >= n (tile edges and sizes on the model's grid)."""
     return -(-n // multiple) * multiple

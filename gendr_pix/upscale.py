@@ -21,7 +21,7 @@ from .callbacks import ProgressFn, StopFn, check_stop
 from .colorfix import COLOR_FIXES, ColorFix, color_fix
 from .ensemble import ENSEMBLE_OFFSETS, self_ensemble
 from .guidance import Guidance, Restorer, guided
-from .memory import fits_in, free_memory, plan_tile, simulate_peak
+from .memory import fits_in, free_memory, plan_tile, round_up, simulate_peak
 from .model import GenDRPix
 from .tiling import is_out_of_memory, run_tiled, tile_count
 
@@ -128,7 +128,9 @@ def upscale(
 
             def report(i: int, n: int, piece: Tensor | None, total: int = total) -> None:
                 if progress is not None:
-                    progress(i, max(n, total), None if piece is None else ((piece + 1) / 2).clamp(0, 1))
+                    # Only the first image: a preview needs no full-size float copy of the chunk.
+                    preview = None if piece is None else ((piece[:1, :3] + 1) / 2).clamp(0, 1)
+                    progress(i, max(n, total), preview)
 
             y, tile = _run_with_fallback(restore, x, opts, tile, align, report, should_stop, done)
             del x
@@ -176,13 +178,16 @@ def _plan(model: GenDRPix, opts: UpscaleOptions, images: int, oh: int, ow: int) 
 
     batch = min(images, opts.batch_size or 1)
     if opts.tile:
-        tile = _round_up(opts.tile, align)
+        tile = round_up(opts.tile, align)
+        if tile < max(oh, ow) and tile - opts.tile_overlap < align:
+            raise ValueError(f"tile_size {opts.tile} is too small for tile_overlap {opts.tile_overlap}: tiles must "
+                             f"be at least overlap + {align} = {opts.tile_overlap + align} px (or tile_size 0)")
     else:
-        tile = plan_tile(peak(batch, False), oh, ow, align, opts.min_tile, budget(batch))
+        tile = plan_tile(peak(batch, False), oh, ow, align, smallest_tile(opts, align), budget(batch))
     whole = tile >= max(oh, ow)
     if not opts.batch_size and whole and free is not None:
         batch = min(images, MAX_AUTO_BATCH)  # halve until a whole batch fits
-        while batch > 1 and not fits_in(peak(batch, False)(_round_up(oh, align), _round_up(ow, align)), budget(batch)):
+        while batch > 1 and not fits_in(peak(batch, False)(round_up(oh, align), round_up(ow, align)), budget(batch)):
             batch //= 2
     fuse = opts.guidance.passes == 2 and whole and free is not None
     if fuse:
@@ -200,7 +205,7 @@ def estimate_memory(model: GenDRPix, height: int, width: int, options: UpscaleOp
     if opts.tile:
         oh, ow = min(oh, opts.tile), min(ow, opts.tile)
     return _simulated_peak(model.config, model.dtype, model.memory_format, 1, opts.ensemble, opts.guidance, False,
-                           _round_up(oh, align), _round_up(ow, align))
+                           round_up(oh, align), round_up(ow, align))
 
 
 @functools.lru_cache(maxsize=256)
@@ -213,6 +218,12 @@ def _simulated_peak(config, dtype: torch.dtype, memory_format: torch.memory_form
     return simulate_peak(_restorer(twin, ensemble, guidance, None, None, fuse), x)
 
 
+def smallest_tile(opts: UpscaleOptions, align: int) -> int:
+    """The smallest tile edge automatic planning and the out-of-memory fallback go down to: `min_tile`,
+    but never so small that the overlap leaves no stride between tiles."""
+    return round_up(max(opts.min_tile, opts.tile_overlap + align), align)
+
+
 def _run_with_fallback(restore, x: Tensor, opts: UpscaleOptions, tile: int, align: int,
                        report: ProgressFn, should_stop: StopFn | None, done: int) -> tuple[Tensor, int]:
     """run_tiled, halving the tile on out-of-memory as ComfyUI's upscale node does."""
@@ -222,10 +233,10 @@ def _run_with_fallback(restore, x: Tensor, opts: UpscaleOptions, tile: int, alig
                           progress=report, should_stop=should_stop, done_before=done)
             return y, tile
         except (torch.OutOfMemoryError, RuntimeError) as e:
-            if not is_out_of_memory(e) or tile <= opts.min_tile:
+            if not is_out_of_memory(e):
                 raise
             _free_cache(x.device)
-            new = max(_round_up(tile // 2, align), _round_up(opts.min_tile, align))
+            new = max(round_up(tile // 2, align), smallest_tile(opts, align))
             if new >= tile:
                 raise
             log.warning("out of memory with %dpx tiles; retrying with %dpx", tile, new)
@@ -258,10 +269,6 @@ def _check_context(name: str, ctx: Tensor | None, model: GenDRPix) -> None:
     want = model.config.unet.context_dim
     if ctx.ndim != 3 or ctx.shape[0] != 1 or ctx.shape[-1] != want:
         raise ValueError(f"{name} embedding must be [1, tokens, {want}], got {tuple(ctx.shape)}")
-
-
-def _round_up(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
 
 
 def _free_cache(device: torch.device) -> None:

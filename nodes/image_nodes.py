@@ -30,7 +30,8 @@ class GenDRPixUpscale(io.ComfyNode):
                                        "factors resize the input first and work, with less detail."),
                 io.Int.Input("tile_size", default=0, min=0, max=8192, step=64,
                              tooltip="Tile edge in output pixels. 0 = automatic: the whole image when it fits in "
-                                     "free memory, tiles otherwise. Halved automatically on out-of-memory."),
+                                     "free memory, tiles otherwise; a set size needs at least tile_overlap + 64. "
+                                     "Halved automatically on out-of-memory."),
                 io.Int.Input("tile_overlap", default=64, min=0, max=512, step=8,
                              tooltip="Overlap between tiles in output pixels, blended smoothly. Raise it if "
                                      "you see seams; unused when the image runs whole."),

@@ -161,6 +161,14 @@ def test_tiled_matches_untiled_when_overlap_covers_the_receptive_field():
     assert (tiled - whole).abs().max() < 1e-3
 
 
+def test_the_preview_is_the_first_finished_image_only(tiny):
+    images = torch.rand(3, 3, 8, 8)
+    previews = []
+    out = g.upscale(tiny, images, g.UpscaleOptions(batch_size=3), progress=lambda d, t, p: previews.append(p))
+    assert [tuple(p.shape) for p in previews] == [(1, 3, 32, 32)]
+    torch.testing.assert_close(previews[0], out[:1], atol=1e-6, rtol=0)
+
+
 def test_tiling_with_the_real_model_has_no_visible_seams(tiny):
     images = torch.rand(1, 3, 40, 40)
     whole = run(tiny, images, scale=4)
@@ -282,6 +290,30 @@ def test_out_of_memory_halves_the_tile(tiny, monkeypatch):
     assert sizes[0] == 256 and max(sizes[1:]) <= 160
     tiny.forward = original
     torch.testing.assert_close(out, run(tiny, images, scale=4, tile=128, tile_overlap=32))
+
+
+def test_out_of_memory_fallback_keeps_a_stride_for_large_overlaps(tiny, monkeypatch):
+    # tiny's grid is 16 px: halving 256 to min_tile 128 would leave 128 - 120 < 16 px of stride;
+    # the fallback stops at 144 instead of failing with a ValueError.
+    original = tiny.forward
+
+    def picky_forward(x, context):
+        if x.shape[-1] > 200:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return original(x, context)
+
+    monkeypatch.setattr(tiny, "forward", picky_forward)
+    images = torch.rand(1, 3, 64, 64)
+    out = g.upscale(tiny, images, g.UpscaleOptions(scale=4, tile_overlap=120))
+    monkeypatch.undo()
+    torch.testing.assert_close(out, run(tiny, images, scale=4, tile=144, tile_overlap=120))
+
+
+def test_an_explicit_tile_too_small_for_its_overlap_is_named(tiny):
+    with pytest.raises(ValueError, match="tile_size 128 is too small for tile_overlap 120: .* 136 px"):
+        g.upscale(tiny, torch.rand(1, 3, 64, 64), g.UpscaleOptions(tile=128, tile_overlap=120))
+    # a tile that covers the whole output needs no stride
+    assert g.upscale(tiny, torch.rand(1, 3, 32, 32), g.UpscaleOptions(tile=128, tile_overlap=120)).shape[-1] == 128
 
 
 def test_device_and_dtype_are_restored(tiny):
