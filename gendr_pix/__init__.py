@@ -7,7 +7,7 @@ Pure torch + einops + safetensors; no ComfyUI import. Typical use:
     out = gendr_pix.upscale(model, images, gendr_pix.UpscaleOptions(scale=4))  # [B, 3, H, W] in [0, 1]
 """
 
-from .accel import compile_unet, use_channels_last
+from .accel import PRECISIONS, compile_unet, resolve_dtype, use_channels_last
 from .callbacks import Interrupted, ProgressFn, StopFn
 from .checkpoint import DEFAULT_MODEL, CheckpointError, load_default_model, load_model, read_tensors, save_model
 from .colorfix import COLOR_FIXES, color_fix
@@ -37,6 +37,7 @@ __all__ = [
     "ImageFileError",
     "Interrupted",
     "ModelConfig",
+    "PRECISIONS",
     "ProgressFn",
     "SHUFFLE",
     "StopFn",
@@ -61,6 +62,7 @@ __all__ = [
     "read_tensors",
     "reflect_pad",
     "resize",
+    "resolve_dtype",
     "run_tiled",
     "save_image",
     "save_model",

@@ -17,6 +17,28 @@ from .model import GenDRPix
 
 log = logging.getLogger(__name__)
 
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+"""Precision names every front end takes: the CLI's --dtype, the loader node's precision, bench variants."""
+PRECISIONS: tuple[str, ...] = ("auto", *DTYPES)
+
+
+def resolve_dtype(precision: str, *, device_type: str, bf16_ok: bool, fp16_ok: bool) -> torch.dtype:
+    """Weight/compute dtype for a precision name.
+
+    auto: float32 on the CPU (half precision is slow there); on an accelerator bfloat16 where it is
+    supported (its float32-sized range keeps the UNet's activations safe), else float16, else float32.
+    `bf16_ok`/`fp16_ok` come from the host's device checks (ComfyUI's, or torch's in the CLI).
+    """
+    if precision in DTYPES:
+        return DTYPES[precision]
+    if precision != "auto":
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if device_type == "cpu":
+        return torch.float32
+    if bf16_ok:
+        return torch.bfloat16
+    return torch.float16 if fp16_ok else torch.float32
+
 
 def use_channels_last(model: GenDRPix) -> GenDRPix:
     """Convert the weights to NHWC (in place). GenDRPix.forward then feeds NHWC activations; oneDNN

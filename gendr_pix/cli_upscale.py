@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from .accel import PRECISIONS, resolve_dtype
 from .checkpoint import DEFAULT_MODEL, CheckpointError, load_model
 from .cli import CLIError
 from .colorfix import COLOR_FIXES
@@ -16,8 +17,6 @@ from .ensemble import ENSEMBLE_OFFSETS
 from .guidance import Guidance
 from .imageio import ImageFileError, find_images, load_image, save_image
 from .upscale import UpscaleOptions, upscale
-
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,11 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--guidance", type=float, default=1.0,
                    help="guidance scale w: 1 = positive condition only; > 1 more detail, < 1 more fidelity")
     p.add_argument("--padcfg", action="store_true", help="fuse guidance with padding (PadCFG) instead of plain CFG")
-    p.add_argument("--tile", type=int, default=0, help="tile size in output pixels; 0 = whole image (auto)")
+    p.add_argument("--tile", type=int, default=0,
+                   help="tile size in output pixels; 0 = automatic (whole image if it fits in free memory)")
     p.add_argument("--tile-overlap", type=int, default=64, help="tile overlap in output pixels")
     p.add_argument("--color-fix", default="none", choices=COLOR_FIXES, help="keep the input's colours")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps ...")
-    p.add_argument("--dtype", default="auto", choices=["auto", *DTYPES], help="compute precision")
+    p.add_argument("--dtype", default="auto", choices=PRECISIONS, help="compute precision")
     p.add_argument("--suffix", default="_gendrpix", help="appended to output file names in a folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
@@ -107,11 +107,8 @@ def _device(name: str) -> torch.device:
 
 
 def _dtype(name: str, device: torch.device) -> torch.dtype:
-    if name != "auto":
-        return DTYPES[name]
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float16 if device.type == "mps" else torch.float32
+    bf16_ok = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return resolve_dtype(name, device_type=device.type, bf16_ok=bf16_ok, fp16_ok=device.type != "cpu")
 
 
 def _load(path: str | None, device: torch.device, dtype: torch.dtype):

@@ -68,8 +68,8 @@ class GenDRPix(nn.Module):
         # Conditioning from a graph or a caller may sit on the CPU in float32: follow the model.
         context = context.to(z.device, dtype).expand(z.shape[0], -1, -1)
         t = torch.full((z.shape[0],), cfg.timestep, device=z.device)
-        # The UNet runs in the weights' dtype and memory format; the x0 conversion stays in the
-        # input's dtype, so a float32 caller keeps float32 precision on the skip path.
+        # The UNet runs in the weights' dtype and memory format; the x0 conversion runs in the
+        # input's dtype (`upscale()` passes the model's dtype; training and eval pass float32).
         out = self.unet(z.to(dtype, memory_format=self.memory_format), t, context)
         z0 = prediction_to_sample(z, out.to(z.dtype), cfg.prediction, cfg.alpha_bar)
         return crop(F.pixel_shuffle(z0.contiguous(), SHUFFLE), pads)

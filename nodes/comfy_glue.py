@@ -17,6 +17,8 @@ import folder_paths
 import torch
 from torch import Tensor
 
+import gendr_pix
+
 from .model_value import (
     FOLDER_NAME,
     ModelCache,
@@ -24,7 +26,6 @@ from .model_value import (
     file_identity,
     load_network,
     model_choices,
-    resolve_dtype,
     resolve_model_path,
 )
 from .upscale_run import ProgressRelay
@@ -86,8 +87,8 @@ def load_model(choice: str, precision: str) -> PixModel:
     ensure_model_folder()
     path = resolve_model_path(choice, _find)
     device = mm.get_torch_device()
-    dtype = resolve_dtype(precision, device_type=device.type,
-                          bf16_ok=_ask(mm, "should_use_bf16", device), fp16_ok=_ask(mm, "should_use_fp16", device))
+    dtype = gendr_pix.resolve_dtype(precision, device_type=device.type, bf16_ok=_ask(mm, "should_use_bf16", device),
+                                    fp16_ok=_ask(mm, "should_use_fp16", device))
     key = (*file_identity(path), str(dtype))
     return _CACHE.get_or_load(key, lambda: _wrap(load_network(path, dtype), str(path), device))
 
@@ -103,10 +104,7 @@ def place(model: PixModel, memory_required: int) -> torch.device:
     """Have ComfyUI load the model onto its device (evicting other models if needed), fully."""
     if model.patcher is None:
         return model.network.device
-    try:
-        mm.load_models_gpu([model.patcher], memory_required=memory_required, force_full_load=True)
-    except TypeError:  # very old signature without force_full_load
-        mm.load_models_gpu([model.patcher], memory_required=memory_required)
+    mm.load_models_gpu([model.patcher], memory_required=memory_required, force_full_load=True)  # >= 0.3.x
     device = model.patcher.load_device
     model.network.to(device)  # a partial (low-VRAM) load would leave weights behind
     return torch.device(device)

@@ -84,16 +84,18 @@ class GenDRPixGuidance(io.ComfyNode):
                 io.Float.Input("scale", default=1.25, min=-10.0, max=30.0, step=0.05, round=0.01,
                                tooltip="Guidance strength w. 1 = positive condition only; above 1 adds detail, "
                                        "below 1 moves towards the negative (smoother, more faithful) result. "
-                                       "1.25 scores best with the bundled model."),
+                                       "1.25 scores best with the bundled model (either mode)."),
                 io.Combo.Input("mode", options=list(GUIDANCE_MODES), default="padcfg",
                                tooltip="cfg: neg + w (pos - neg), two passes. padcfg: w pos + (1 - w) neg with "
                                        "the two branches on shifted 8x8 grids (the paper's PadCFG), two passes."),
                 io.Conditioning.Input("positive", optional=True,
                                       tooltip="Optional text conditioning replacing the model's stored positive "
-                                              "embedding; its width must equal the model's context size."),
+                                              "embedding; its width must equal the model's context size "
+                                              "(not usable with the bundled model: 256, no text encoder)."),
                 io.Conditioning.Input("negative", optional=True,
                                       tooltip="Optional text conditioning replacing the model's stored negative "
-                                              "embedding; its width must equal the model's context size."),
+                                              "embedding; its width must equal the model's context size "
+                                              "(not usable with the bundled model: 256, no text encoder)."),
             ],
             outputs=[PixModelType.Output(display_name="model", tooltip=MODEL_OUT_TOOLTIP)],
         )

@@ -25,10 +25,9 @@ FOLDER_NAME = "gendr_pix"
 """ComfyUI model-folder key: `models/gendr_pix` plus any `gendr_pix:` entries of extra_model_paths.yaml."""
 BUNDLED_CHOICE = f"(bundled) {gendr_pix.DEFAULT_MODEL.name}"
 """Loader list entry for the model shipped inside the package; stored in workflows, so frozen."""
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
+PRECISIONS = gendr_pix.PRECISIONS
 ENSEMBLE_SIZES: tuple[int, ...] = tuple(sorted(gendr_pix.ENSEMBLE_OFFSETS))
 GUIDANCE_MODES: tuple[str, ...] = gendr_pix.GUIDANCE_MODES
-_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class ModelChoiceError(ValueError):
@@ -94,24 +93,6 @@ def file_identity(path: Path) -> tuple[str, int, int]:
     """(real path, size, mtime in ns): changes when the file is replaced, so the cache reloads."""
     st = os.stat(path)
     return os.path.realpath(path), st.st_size, st.st_mtime_ns
-
-
-def resolve_dtype(precision: str, *, device_type: str, bf16_ok: bool, fp16_ok: bool) -> torch.dtype:
-    """Weight/compute dtype for a loader `precision`.
-
-    auto: float32 on the CPU (half precision is slow there); on an accelerator bfloat16 where it is
-    supported (the UNet's range is safe in it), else float16, else float32. `bf16_ok`/`fp16_ok`
-    come from ComfyUI's device checks.
-    """
-    if precision in _DTYPES:
-        return _DTYPES[precision]
-    if precision != "auto":
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if device_type == "cpu":
-        return torch.float32
-    if bf16_ok:
-        return torch.bfloat16
-    return torch.float16 if fp16_ok else torch.float32
 
 
 class ModelCache:

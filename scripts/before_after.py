@@ -2,7 +2,7 @@
 seeded degradations (one row per setting: plain bicubic, then the real-world pipeline), upscaled x4 by
 bicubic and by the bundled model, side by side.
 
-    PYTHONPATH=. python scripts/before_after.py /work/data/photos/val/EveningGlow.jpg docs/before_after.jpg \
+    PYTHONPATH=. python scripts/before_after.py data/photos/val/EveningGlow.jpg docs/before_after.jpg \
         --box 1250 800 320 --seed 3 --guidance 1 2
 """
 

@@ -1,7 +1,7 @@
 """Settings sweep for the node defaults: padding self-ensemble size x guidance mode x guidance scale
 (and optionally a colour fix), each scored like `eval` does (same seeded inputs, same metrics).
 
-    PYTHONPATH=. python scripts/sweep_settings.py --hr /work/data/photos/val --json sweep.json \
+    PYTHONPATH=. python scripts/sweep_settings.py --hr data/photos/val --json sweep.json \
         --ensemble 1,2,4 --modes cfg,padcfg --scales 1,1.5,2
 
 Prints one markdown table per degradation setting; `s / image` is wall time per 128² -> 512² image
@@ -53,6 +53,7 @@ def main() -> None:
     ensembles = [int(k) for k in comma_floats(a.ensemble)]
     report = evaluate_methods(methods(model, ensembles, a.modes.split(","), list(comma_floats(a.scales)),
                                       a.color_fix), cfg)
+    report["sweep"] = vars(a)  # the grid that made this file (report["config"] only holds the eval's inputs)
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1))
     print(markdown_table(report))

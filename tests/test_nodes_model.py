@@ -19,7 +19,6 @@ from nodes.model_value import (
     file_identity,
     load_network,
     model_choices,
-    resolve_dtype,
     resolve_model_path,
     with_ensemble,
     with_guidance,
@@ -68,12 +67,12 @@ def test_folder_choice_resolves_through_the_lookup(tiny_model_file, tmp_path):
     ],
 )
 def test_precision_resolution(precision, device, bf16, fp16, want):
-    assert resolve_dtype(precision, device_type=device, bf16_ok=bf16, fp16_ok=fp16) == want
+    assert gendr_pix.resolve_dtype(precision, device_type=device, bf16_ok=bf16, fp16_ok=fp16) == want
 
 
 def test_unknown_precision_is_rejected():
     with pytest.raises(ValueError, match="precision must be one of"):
-        resolve_dtype("int8", device_type="cpu", bf16_ok=False, fp16_ok=False)
+        gendr_pix.resolve_dtype("int8", device_type="cpu", bf16_ok=False, fp16_ok=False)
 
 
 def test_loader_reads_the_file_in_the_requested_dtype(tiny_model_file):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..accel import compile_unet
+from ..accel import DTYPES, compile_unet
 from ..config import UNET_PRESETS, ModelConfig
 from ..guidance import Guidance, guided
 from ..model import GenDRPix, prediction_to_sample
@@ -31,7 +31,6 @@ from ..vae import VAE
 from .flops import FlopCount, count_flops
 
 PIPELINES: tuple[str, ...] = ("pixel", "latent", "padcfg", "upscale")
-DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 FLAGS: tuple[str, ...] = ("cl", "compile", "fuse")
 LATENT_CHANNELS = 16
 UPSCALE_FACTOR = 4

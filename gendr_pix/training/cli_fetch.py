@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", default="/work/data", help="data folder (outside the repository)")
+    parser.add_argument("--data", default="data", help="data folder (default: ./data, which git ignores)")
 
 
 def run_data(args: argparse.Namespace) -> int:

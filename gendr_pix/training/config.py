@@ -10,7 +10,7 @@ Example (TOML):
     [model]
     preset = "small"
     [data]
-    folder = "/work/data/photos/train"
+    folder = "data/photos/train"
     crop = 128
     [loss]
     perceptual = 1.0

@@ -48,7 +48,7 @@ def load_rgb(path: str | os.PathLike) -> Tensor:
 
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
-    folder: str | tuple[str, ...] = "/work/data/photos/train"
+    folder: str | tuple[str, ...] = "data/photos/train"
     """Any folder of images (searched recursively), or a list of folders."""
     crop: int = 256
     """HQ crop edge in pixels; must be a multiple of the scale and of the model's pixel multiple."""
