@@ -183,7 +183,7 @@ def _plan(model: GenDRPix, opts: UpscaleOptions, images: int, oh: int, ow: int) 
             raise ValueError(f"tile_size {opts.tile} is too small for tile_overlap {opts.tile_overlap}: tiles must "
                              f"be at least overlap + {align} = {opts.tile_overlap + align} px (or tile_size 0)")
     else:
-        tile = plan_tile(peak(batch, False), oh, ow, align, smallest_tile(opts, align), budget(batch))
+        tile = plan_tile(peak(batch, False), oh, ow, align, _smallest_tile(opts, align), budget(batch))
     whole = tile >= max(oh, ow)
     if not opts.batch_size and whole and free is not None:
         batch = min(images, MAX_AUTO_BATCH)  # halve until a whole batch fits
@@ -218,7 +218,7 @@ def _simulated_peak(config, dtype: torch.dtype, memory_format: torch.memory_form
     return simulate_peak(_restorer(twin, ensemble, guidance, None, None, fuse), x)
 
 
-def smallest_tile(opts: UpscaleOptions, align: int) -> int:
+def _smallest_tile(opts: UpscaleOptions, align: int) -> int:
     """The smallest tile edge automatic planning and the out-of-memory fallback go down to: `min_tile`,
     but never so small that the overlap leaves no stride between tiles."""
     return round_up(max(opts.min_tile, opts.tile_overlap + align), align)
@@ -236,7 +236,7 @@ def _run_with_fallback(restore, x: Tensor, opts: UpscaleOptions, tile: int, alig
             if not is_out_of_memory(e):
                 raise
             _free_cache(x.device)
-            new = max(round_up(tile // 2, align), smallest_tile(opts, align))
+            new = max(round_up(tile // 2, align), _smallest_tile(opts, align))
             if new >= tile:
                 raise
             log.warning("out of memory with %dpx tiles; retrying with %dpx", tile, new)
