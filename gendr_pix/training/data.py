@@ -18,10 +18,13 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from .deadleaves import dead_leaves
 from .degrade import DegradeConfig, degrade
 
 log = logging.getLogger(__name__)
 
+SYNTHETIC_COLORS = 64
+"""Palette size of a dead-leaves sample: random pixels of one photo."""
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
@@ -56,7 +59,17 @@ class DataConfig:
     """Each source is also used downscaled by a random factor in [min_scale, 1] (more detail per pixel)."""
     bicubic_prob: float = 0.2
     """Share of samples degraded by plain bicubic instead of the second-order pipeline."""
+    synthetic_prob: float = 0.0
+    """Share of HQ crops that are dead-leaves images (`deadleaves.py`) instead of photo crops, coloured
+    with random pixels of a random photo: content-free samples against memorising a small photo set."""
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("bicubic_prob", "synthetic_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"data.{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 < self.min_scale <= 1.0:
+            raise ValueError(f"data.min_scale must be in (0, 1], got {self.min_scale}")
 
 
 class PairDataset(Dataset):
@@ -81,7 +94,8 @@ class PairDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Tensor | int]:
         rng = np.random.default_rng([self.cfg.seed, int(i)])
-        hq = self._crop(rng)
+        synthetic = self.cfg.synthetic_prob > 0 and rng.uniform() < self.cfg.synthetic_prob  # no draw when off
+        hq = self._synthetic(rng) if synthetic else self._crop(rng)
         cfg = self._bicubic if rng.uniform() < self.cfg.bicubic_prob else self.degrade_cfg
         lq = degrade(hq, cfg, rng)
         return {"hq": hq, "lq": lq, "index": int(i)}
@@ -100,6 +114,13 @@ class PairDataset(Dataset):
             patch = patch.flip(-1)
         patch = torch.rot90(patch, int(rng.integers(4)), dims=(-2, -1))
         return patch.clamp(0, 1).contiguous()
+
+
+    def _synthetic(self, rng: np.random.Generator) -> Tensor:
+        img = self._image(int(rng.integers(len(self.paths))))
+        h, w = img.shape[:2]
+        colors = img[rng.integers(h, size=SYNTHETIC_COLORS), rng.integers(w, size=SYNTHETIC_COLORS)] / 255
+        return dead_leaves(self.cfg.crop, rng, colors)
 
 
 class ContinuingSampler(Sampler[int]):
