@@ -10,7 +10,7 @@ Pure torch + einops + safetensors; no ComfyUI import. Typical use:
 from .accel import PRECISIONS, compile_unet, resolve_dtype, use_channels_last
 from .callbacks import Interrupted, ProgressFn, StopFn
 from .checkpoint import DEFAULT_MODEL, CheckpointError, load_default_model, load_model, read_tensors, save_model
-from .colorfix import COLOR_FIXES, color_fix
+from .colorfix import COLOR_FIXES, LUMA, color_fix, is_grey, to_grey
 from .config import SHUFFLE, UNET_PRESETS, ConfigError, ModelConfig, UNetConfig
 from .ensemble import ENSEMBLE_OFFSETS, self_ensemble
 from .guidance import GUIDANCE_MODES, Guidance, guided
@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "ENSEMBLE_OFFSETS",
     "GUIDANCE_MODES",
+    "LUMA",
     "GenDRPix",
     "Guidance",
     "ImageFileError",
@@ -54,6 +55,7 @@ __all__ = [
     "estimate_memory",
     "find_images",
     "guided",
+    "is_grey",
     "ldm_to_diffusers",
     "load_default_model",
     "load_image",
@@ -67,6 +69,7 @@ __all__ = [
     "save_image",
     "save_model",
     "self_ensemble",
+    "to_grey",
     "upscale",
     "use_channels_last",
 ]

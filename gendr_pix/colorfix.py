@@ -2,6 +2,7 @@
 
 wavelet: the output's high frequencies + the input's low frequencies (StableSR's wavelet fix).
 adain: per-image, per-channel mean and std of the output matched to the input's.
+Independently of the mode, `upscale()` returns grey images grey (`is_grey`, `to_grey`).
 """
 
 from __future__ import annotations
@@ -46,3 +47,22 @@ def color_fix(image: Tensor, reference: Tensor, mode: ColorFix) -> Tensor:
         ref_mu, ref_sd = reference.mean(dims, keepdim=True), reference.std(dims, keepdim=True, correction=0)
         return (image - mu) / sd.clamp_min(1e-5) * ref_sd + ref_mu
     raise ValueError(f"colour fix must be one of {COLOR_FIXES}, got {mode!r}")
+
+
+GREY_TOLERANCE = 0.5 / 255
+"""An image whose R, G and B differ nowhere by more than half an 8-bit step counts as grey."""
+LUMA = (0.299, 0.587, 0.114)
+"""Rec. 601 luma weights (Pillow's RGB -> L), for the grey value of a restored grey image."""
+
+
+def is_grey(rgb: Tensor) -> Tensor:
+    """[B, 3, H, W] -> bool [B]: the image has no colour (a greyscale file loaded as RGB)."""
+    spread = (rgb.amax(1) - rgb.amin(1)).flatten(1).amax(1)
+    return spread <= GREY_TOLERANCE
+
+
+def to_grey(rgb: Tensor) -> Tensor:
+    """[N, 3, H, W] -> the luma in all three channels. A grey input must come out grey: a model that
+    has only seen colour photos otherwise tints it (measured with the bundled model)."""
+    luma = torch.einsum("nchw,c->nhw", rgb, torch.tensor(LUMA, dtype=rgb.dtype, device=rgb.device))
+    return luma[:, None].expand_as(rgb)

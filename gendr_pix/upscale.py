@@ -1,7 +1,8 @@
 """`upscale()`: the one public entry for inference. It fixes the order of everything else:
 
 images -> chunks of the batch -> bicubic resize to the output size -> [-1, 1] -> tiles ->
-self-ensemble -> guidance -> model -> blend -> colour fix -> clamp -> [0, 1], alpha resized apart.
+self-ensemble -> guidance -> model -> blend -> colour fix -> grey inputs kept grey -> clamp -> [0, 1],
+alpha resized apart.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .callbacks import ProgressFn, StopFn, check_stop
-from .colorfix import COLOR_FIXES, ColorFix, color_fix
+from .colorfix import COLOR_FIXES, ColorFix, color_fix, is_grey, to_grey
 from .ensemble import ENSEMBLE_OFFSETS, self_ensemble
 from .guidance import Guidance, Restorer, guided
 from .memory import fits_in, free_memory, plan_tile, round_up, simulate_peak
@@ -119,6 +120,7 @@ def upscale(
             chunk = nchw[start:start + batch].to(run_device, torch.float32)
             reference = resize(chunk[:, :3], (oh, ow)).clamp(0, 1)
             alpha = _resize_alpha(chunk[:, 3:], (oh, ow)).cpu() if c == 4 else None
+            grey = is_grey(chunk[:, :3]).cpu()
             # Only x stays on the device while the model runs: no float32 copies of the full image.
             x = (reference * 2 - 1).to(run_dtype)
             reference = reference.cpu() if opts.color_fix != "none" else None
@@ -136,6 +138,9 @@ def upscale(
             del x
             done += tile_count(oh, ow, tile, opts.tile_overlap, align)
             y = (y + 1) / 2 if reference is None else color_fix((y + 1) / 2, reference, opts.color_fix)
+            if grey.any():
+                keep = grey.to(y.device)
+                y[keep] = to_grey(y[keep])
             y = y.clamp_(0, 1)
             if alpha is not None:
                 y = torch.cat([y, alpha], dim=1)

@@ -233,6 +233,26 @@ def test_color_fix_keeps_the_input_colours(tiny):
         assert err_fixed < 0.02 < err_plain, (mode, err_fixed, err_plain)
 
 
+def test_grey_images_stay_grey_and_colour_ones_are_untouched(tiny):
+    grey = torch.rand(1, 1, 24, 20).expand(1, 3, 24, 20)
+    colour = torch.rand(1, 3, 24, 20)
+    raw = run(tiny, grey)
+    assert (raw[:, 0] - raw[:, 1]).abs().max() == 0 and (raw[:, 1] - raw[:, 2]).abs().max() == 0
+    # The grey value is the luma of what the model made of it (the tiny model does tint it).
+    with torch.inference_mode():
+        tinted = ((tiny(_reference_input(grey, 4), tiny.positive) + 1) / 2)
+    assert (tinted.amax(1) - tinted.amin(1)).max() > 1e-3
+    luma = (tinted * torch.tensor(g.LUMA).view(1, 3, 1, 1)).sum(1).clamp(0, 1)
+    torch.testing.assert_close(raw[:, 0], luma, atol=1e-5, rtol=0)
+    both = run(tiny, torch.cat([colour, grey]), batch_size=2)
+    torch.testing.assert_close(both[:1], run(tiny, colour), atol=1e-5, rtol=0)  # colour: not made grey
+    torch.testing.assert_close(both[1:], raw, atol=1e-5, rtol=0)
+    assert (both[:1].amax(1) - both[:1].amin(1)).max() > 0.1
+    # Half an 8-bit step of colour still counts as grey; more does not.
+    assert g.is_grey(grey + torch.tensor([0.0, 0.4 / 255, 0.0]).view(1, 3, 1, 1)).item()
+    assert not g.is_grey(grey + torch.tensor([0.0, 1.0 / 255, 0.0]).view(1, 3, 1, 1)).item()
+
+
 def test_wavelet_split_is_exact():
     x = torch.rand(2, 3, 37, 20)
     from gendr_pix.colorfix import wavelet_split
