@@ -18,6 +18,8 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from gendr_pix import LUMA
+
 from .deadleaves import dead_leaves
 from .degrade import DegradeConfig, degrade
 
@@ -42,6 +44,12 @@ def list_images(folder: str | os.PathLike | tuple[str | os.PathLike, ...]) -> li
     return paths
 
 
+def desaturate(img: Tensor, keep: float) -> Tensor:
+    """[3, H, W] -> luma + keep * (img - luma): keep = 0 is grey (R = G = B), 1 the image itself."""
+    luma = torch.einsum("chw,c->hw", img, torch.tensor(LUMA, dtype=img.dtype))[None]
+    return (luma + keep * (img - luma)).clamp(0, 1)
+
+
 def load_rgb(path: str | os.PathLike) -> Tensor:
     """Image file -> float32 [3, H, W] in [0, 1] (alpha dropped, greyscale expanded)."""
     with Image.open(path) as im:
@@ -62,10 +70,14 @@ class DataConfig:
     synthetic_prob: float = 0.0
     """Share of HQ crops that are dead-leaves images (`deadleaves.py`) instead of photo crops, coloured
     with random pixels of a random photo: content-free samples against memorising a small photo set."""
+    desaturate_prob: float = 0.0
+    """Share of HQ crops whose colour is taken out before degradation: fully grey for half of them, the
+    chroma scaled by a uniform factor in [0, 1) for the rest. Without it a model trained on colourful
+    photos never sees a grey or washed-out image, and on one it invents colour and texture."""
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("bicubic_prob", "synthetic_prob"):
+        for name in ("bicubic_prob", "synthetic_prob", "desaturate_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"data.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.min_scale <= 1.0:
@@ -96,6 +108,8 @@ class PairDataset(Dataset):
         rng = np.random.default_rng([self.cfg.seed, int(i)])
         synthetic = self.cfg.synthetic_prob > 0 and rng.uniform() < self.cfg.synthetic_prob  # no draw when off
         hq = self._synthetic(rng) if synthetic else self._crop(rng)
+        if self.cfg.desaturate_prob > 0 and rng.uniform() < self.cfg.desaturate_prob:  # no draw when off
+            hq = desaturate(hq, 0.0 if rng.uniform() < 0.5 else float(rng.uniform()))
         cfg = self._bicubic if rng.uniform() < self.cfg.bicubic_prob else self.degrade_cfg
         lq = degrade(hq, cfg, rng)
         return {"hq": hq, "lq": lq, "index": int(i)}

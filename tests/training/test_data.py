@@ -34,3 +34,25 @@ def test_several_folders_are_one_dataset(photo_folder, tmp_path):
     assert [p.name for p in both] == ["p0.png", "p1.png", "p2.png", "q.png"]
     with pytest.raises(FileNotFoundError, match="nope: not a folder"):
         list_images((str(photo_folder), str(tmp_path / "nope")))
+
+
+def test_desaturated_share_is_grey_or_washed_out(photo_folder):
+    from gendr_pix.training.data import desaturate
+
+    img = torch.rand(3, 8, 8)
+    grey = desaturate(img, 0.0)
+    assert torch.allclose(grey[0], grey[1]) and torch.allclose(grey[1], grey[2])
+    assert torch.allclose(desaturate(img, 1.0), img)
+    base = DataConfig(folder=str(photo_folder), crop=64, seed=3)
+    plain = PairDataset(base, DegradeConfig(kind="bicubic"))
+    off = PairDataset(DataConfig(folder=str(photo_folder), crop=64, seed=3, desaturate_prob=0.0),
+                      DegradeConfig(kind="bicubic"))
+    assert torch.equal(off[2]["hq"], plain[2]["hq"])  # 0 draws nothing: earlier runs keep their data
+    every = PairDataset(DataConfig(folder=str(photo_folder), crop=64, seed=3, desaturate_prob=1.0),
+                        DegradeConfig(kind="bicubic"))
+    chroma = [float((s["hq"] - s["hq"].mean(0)).abs().mean()) for s in (every[i] for i in range(12))]
+    colour = [float((s["hq"] - s["hq"].mean(0)).abs().mean()) for s in (plain[i] for i in range(12))]
+    assert min(chroma) < 1e-6  # some fully grey
+    assert all(a <= b + 1e-6 for a, b in zip(chroma, colour)) and sum(chroma) < 0.8 * sum(colour)
+    with pytest.raises(ValueError, match="desaturate_prob must be in"):
+        DataConfig(desaturate_prob=-0.1)
