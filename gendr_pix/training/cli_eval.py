@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ensemble", default="2,4", help="self-ensemble sizes to report (comma list; '' = none)")
     parser.add_argument("--no-references", action="store_true", help="skip Real-ESRGAN / SPAN even if cached")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--grey", action="store_true", help="score on the luma of each photo (black and white)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N photos")
     parser.add_argument("--save-dir", default="", help="write every output PNG here")
     parser.add_argument("--json", default="", help="write the full report (per image) here")
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
                      cfg_scales=comma_floats(args.cfg), padcfg_scales=comma_floats(args.padcfg),
                      ensembles=tuple(int(v) for v in comma_floats(args.ensemble)),
                      references=not args.no_references, threads=args.threads, save_dir=args.save_dir,
-                     limit=args.limit)
+                     limit=args.limit, grey=args.grey)
     try:
         model = None
         if not args.no_model:

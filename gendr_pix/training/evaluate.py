@@ -22,7 +22,7 @@ from torch import Tensor
 
 from gendr_pix import GenDRPix, Guidance, UpscaleOptions, resize, upscale
 
-from .data import list_images, load_rgb
+from .data import desaturate, list_images, load_rgb
 from .degrade import DegradeConfig, degrade
 from .fourier import grid_score
 from .metrics import psnr_y, ssim_y
@@ -57,6 +57,9 @@ class EvalConfig:
     save_dir: str = ""
     """If set, write every output as PNG there (<setting>/<method>/<photo>.png)."""
     limit: int = 0
+    grey: bool = False
+    """Score on the luma of each photo (R = G = B): black-and-white material, which the photos of a
+    small training set may not contain."""
     extra: dict = field(default_factory=dict)
 
 
@@ -64,6 +67,7 @@ def hr_crops(cfg: EvalConfig) -> list[tuple[str, Tensor]]:
     out = []
     for path in list_images(cfg.folder)[: cfg.limit or None]:
         img = load_rgb(path)
+        img = desaturate(img, 0.0) if cfg.grey else img
         h, w = img.shape[-2:]
         m = 32
         ch, cw = (min(cfg.crop, h), min(cfg.crop, w)) if cfg.crop else (h, w)

@@ -4,7 +4,7 @@ import torch
 
 import gendr_pix
 from gendr_pix.cli import main
-from gendr_pix.training.evaluate import EvalConfig, evaluate, markdown_table
+from gendr_pix.training.evaluate import EvalConfig, evaluate, hr_crops, markdown_table
 
 
 def _toy_model(path):
@@ -54,3 +54,14 @@ def test_eval_cli_writes_json(tmp_path, photo_folder, use_fake_cache, capsys):
 def test_eval_cli_names_a_missing_folder(tmp_path, use_fake_cache, capsys):
     assert main(["eval", "--hr", str(tmp_path / "nope"), "--no-model"]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_grey_eval_scores_the_luma_of_each_photo(photo_folder):
+    colour = hr_crops(EvalConfig(folder=str(photo_folder), crop=64))
+    grey = hr_crops(EvalConfig(folder=str(photo_folder), crop=64, grey=True))
+    assert [n for n, _ in grey] == [n for n, _ in colour]
+    for (_, c), (_, g) in zip(colour, grey):
+        assert c.shape == g.shape and torch.equal(g[0], g[1]) and torch.equal(g[1], g[2])
+        assert (c[0] - c[1]).abs().max() > 0.01  # the stand-in photos are in colour
+        luma = (c * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0)
+        torch.testing.assert_close(g[0], luma.clamp(0, 1))
