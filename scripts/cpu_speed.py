@@ -10,23 +10,19 @@ Run it on an otherwise idle machine; the references need `python -m gendr_pix fe
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 import gendr_pix
-from gendr_pix.bench.measure import cpu_name
+from gendr_pix.bench.measure import cpu_name, time_runs
 from gendr_pix.training.references import NcnnUpscaler, available
+
+CPU = torch.device("cpu")
 
 
 def best_time(fn, x: torch.Tensor, repeats: int) -> float:
-    fn(x)  # warm-up: allocations, ncnn's first-run setup
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn(x)
-        times.append(time.perf_counter() - t)
-    return min(times)
+    """Fastest of `repeats` calls after one warm-up (allocations, ncnn's first-run setup)."""
+    return min(time_runs(lambda: fn(x), CPU, warmup=1, repeats=repeats).runs_s)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
-from gendr_pix import LUMA
+from gendr_pix import to_grey
 
 from .deadleaves import dead_leaves
 from .degrade import DegradeConfig, degrade
@@ -46,7 +46,7 @@ def list_images(folder: str | os.PathLike | tuple[str | os.PathLike, ...]) -> li
 
 def desaturate(img: Tensor, keep: float) -> Tensor:
     """[3, H, W] -> luma + keep * (img - luma): keep = 0 is grey (R = G = B), 1 the image itself."""
-    luma = torch.einsum("chw,c->hw", img, torch.tensor(LUMA, dtype=img.dtype))[None]
+    luma = to_grey(img[None])[0]
     return (luma + keep * (img - luma)).clamp(0, 1)
 
 
