@@ -1,4 +1,5 @@
-"""Training pairs from any folder of images: random HQ crops and their degraded LQ versions.
+"""Training pairs from any folder of images: random HQ crops and their degraded LQ versions; optionally
+mixed with aligned crops of a folder of ready-made pairs (camera LR/HR pairs, or a teacher's outputs).
 
 Sample i of a run is a pure function of (seed, i): the crop, the flips and the degradation all come
 from `numpy.random.default_rng([seed, i])`. A resumed run continues at the next sample index, so it
@@ -74,14 +75,32 @@ class DataConfig:
     """Share of HQ crops whose colour is taken out before degradation: fully grey for half of them, the
     chroma scaled by a uniform factor in [0, 1) for the rest. Without it a model trained on colourful
     photos never sees a grey or washed-out image, and on one it invents colour and texture."""
+    pairs: str = ""
+    """A folder of ready-made pairs: `lq/` and `hq/` hold images with the same file stems, each hq image
+    exactly `scale` times its lq one (camera LR/HR pairs, or a teacher's outputs on degraded crops as
+    `scripts/teacher_pairs.py` writes them). Used for a `pairs_prob` share of the samples."""
+    pairs_prob: float = 0.0
+    """Share of samples that are aligned random crops of `pairs` instead of synthetic degradations."""
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("bicubic_prob", "synthetic_prob", "desaturate_prob"):
+        for name in ("bicubic_prob", "synthetic_prob", "desaturate_prob", "pairs_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"data.{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 < self.min_scale <= 1.0:
             raise ValueError(f"data.min_scale must be in (0, 1], got {self.min_scale}")
+        if self.pairs_prob > 0 and not self.pairs:
+            raise ValueError(f"data.pairs_prob is {self.pairs_prob} but data.pairs (the folder) is not set")
+
+
+def list_pairs(folder: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """(lq, hq) paths of a pair folder, matched by file stem; raises naming what is missing or unmatched."""
+    folder = Path(folder)
+    lq, hq = ({p.stem: p for p in list_images(folder / sub)} for sub in ("lq", "hq"))
+    unmatched = sorted(set(lq) ^ set(hq))
+    if unmatched:
+        raise ValueError(f"{folder}: {len(unmatched)} images without a partner in lq/ or hq/, e.g. {unmatched[0]!r}")
+    return [(lq[k], hq[k]) for k in sorted(lq)]
 
 
 class PairDataset(Dataset):
@@ -94,6 +113,8 @@ class PairDataset(Dataset):
             raise ValueError(f"crop {cfg.crop} is not a multiple of scale {degrade_cfg.scale}")
         self._bicubic = DegradeConfig(kind="bicubic", scale=degrade_cfg.scale)
         self._cache: dict[int, np.ndarray] = {}  # per worker: decoded uint8 HWC images
+        self.pairs = list_pairs(cfg.pairs) if cfg.pairs_prob > 0 else []
+        self._pair_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return self.length
@@ -106,6 +127,9 @@ class PairDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Tensor | int]:
         rng = np.random.default_rng([self.cfg.seed, int(i)])
+        if self.pairs and rng.uniform() < self.cfg.pairs_prob:  # no draw when off: old runs keep their data
+            hq, lq = self._pair_crop(rng)
+            return {"hq": hq, "lq": lq, "index": int(i)}
         synthetic = self.cfg.synthetic_prob > 0 and rng.uniform() < self.cfg.synthetic_prob  # no draw when off
         hq = self._synthetic(rng) if synthetic else self._crop(rng)
         if self.cfg.desaturate_prob > 0 and rng.uniform() < self.cfg.desaturate_prob:  # no draw when off
@@ -128,6 +152,32 @@ class PairDataset(Dataset):
             patch = patch.flip(-1)
         patch = torch.rot90(patch, int(rng.integers(4)), dims=(-2, -1))
         return patch.clamp(0, 1).contiguous()
+
+    def _pair(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if k not in self._pair_cache:
+            lq_path, hq_path = self.pairs[k]
+            lq, hq = (np.asarray(Image.open(p).convert("RGB"), dtype=np.uint8) for p in (lq_path, hq_path))
+            s, c = self.degrade_cfg.scale, self.cfg.crop
+            if hq.shape[:2] != (lq.shape[0] * s, lq.shape[1] * s):
+                raise ValueError(f"{hq_path}: {hq.shape[1]}x{hq.shape[0]} is not {s}x its lq image "
+                                 f"{lq_path} ({lq.shape[1]}x{lq.shape[0]})")
+            if min(hq.shape[:2]) < c:
+                raise ValueError(f"{hq_path}: {hq.shape[1]}x{hq.shape[0]} is smaller than data.crop {c}")
+            self._pair_cache[k] = lq, hq
+        return self._pair_cache[k]
+
+    def _pair_crop(self, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+        """Aligned random crop of a ready-made pair (on the lq grid), with the same flip and rotation."""
+        lq, hq = self._pair(int(rng.integers(len(self.pairs))))
+        s, c = self.degrade_cfg.scale, self.cfg.crop // self.degrade_cfg.scale
+        y, x = int(rng.integers(lq.shape[0] - c + 1)), int(rng.integers(lq.shape[1] - c + 1))
+        flip, turns = rng.uniform() < 0.5, int(rng.integers(4))
+        out = []
+        for img, f in ((hq, s), (lq, 1)):
+            t = torch.from_numpy(img[y * f:(y + c) * f, x * f:(x + c) * f].copy()).permute(2, 0, 1).float() / 255
+            t = t.flip(-1) if flip else t
+            out.append(torch.rot90(t, turns, dims=(-2, -1)).contiguous())
+        return out[0], out[1]
 
 
     def _synthetic(self, rng: np.random.Generator) -> Tensor:

@@ -1,5 +1,7 @@
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from gendr_pix.training.data import ContinuingSampler, DataConfig, PairDataset, list_images
 from gendr_pix.training.degrade import DegradeConfig
@@ -56,3 +58,48 @@ def test_desaturated_share_is_grey_or_washed_out(photo_folder):
     assert all(a <= b + 1e-6 for a, b in zip(chroma, colour)) and sum(chroma) < 0.8 * sum(colour)
     with pytest.raises(ValueError, match="desaturate_prob must be in"):
         DataConfig(desaturate_prob=-0.1)
+
+
+def _pair_folder(root, rng, sizes=((40, 48), (36, 52))):
+    """lq/ and hq/ where each lq image is the exact 4x4 box average of its (random-texture) hq image."""
+    for sub in ("lq", "hq"):
+        (root / sub).mkdir(parents=True)
+    for k, (h, w) in enumerate(sizes):
+        hq = rng.integers(0, 256, (h * 4, w * 4, 3)).astype(np.float64)
+        lq = hq.reshape(h, 4, w, 4, 3).mean((1, 3))
+        Image.fromarray(hq.astype(np.uint8)).save(root / "hq" / f"{k}.png")
+        Image.fromarray(lq.round().astype(np.uint8)).save(root / "lq" / f"{k}.png")
+    return root
+
+
+def test_ready_made_pairs_are_cropped_aligned(photo_folder, tmp_path):
+    pairs = _pair_folder(tmp_path / "pairs", np.random.default_rng(0))
+    ds = PairDataset(DataConfig(folder=str(photo_folder), crop=64, seed=3, pairs=str(pairs), pairs_prob=1.0),
+                     DegradeConfig())
+    for i in range(8):  # every flip/rotation combination shows up; misalignment by one lq pixel fails
+        s = ds[i]
+        assert s["hq"].shape == (3, 64, 64) and s["lq"].shape == (3, 16, 16)
+        assert torch.allclose(torch.nn.functional.avg_pool2d(s["hq"][None], 4)[0], s["lq"], atol=0.6 / 255)
+    half = PairDataset(DataConfig(folder=str(photo_folder), crop=64, seed=3, pairs=str(pairs), pairs_prob=0.5),
+                       DegradeConfig(kind="bicubic"))
+    from_pairs = [torch.allclose(torch.nn.functional.avg_pool2d(half[i]["hq"][None], 4)[0], half[i]["lq"],
+                                 atol=0.6 / 255) for i in range(40)]
+    assert 8 < sum(from_pairs) < 32
+
+
+def test_bad_pair_folders_are_named(photo_folder, tmp_path):
+    from gendr_pix.training.data import list_pairs
+
+    pairs = _pair_folder(tmp_path / "pairs", np.random.default_rng(1))
+    (pairs / "hq" / "1.png").rename(pairs / "hq" / "odd.png")
+    with pytest.raises(ValueError, match="without a partner.*'1'"):
+        list_pairs(pairs)
+    wrong = _pair_folder(tmp_path / "wrong", np.random.default_rng(2), sizes=((40, 48),))
+    Image.new("RGB", (100, 160)).save(wrong / "hq" / "0.png")
+    ds = PairDataset(DataConfig(folder=str(photo_folder), crop=64, pairs=str(wrong), pairs_prob=1.0), DegradeConfig())
+    with pytest.raises(ValueError, match=r"0\.png: 100x160 is not 4x its lq image"):
+        ds[0]
+    with pytest.raises(ValueError, match="data.pairs .* is not set"):
+        DataConfig(pairs_prob=0.3)
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        PairDataset(DataConfig(folder=str(photo_folder), pairs=str(tmp_path / "nope"), pairs_prob=0.2), DegradeConfig())
