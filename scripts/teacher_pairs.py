@@ -7,7 +7,7 @@ a heavily degraded input the ground truth is one of many plausible images and L1
 towards their blurry mean; a teacher's output is a deterministic function of the input and so a target
 a small student can actually fit. Existing files are kept, so an interrupted run continues.
 
-    python scripts/teacher_pairs.py --count 250 --out data/teacher-pairs/realesrgan-x4plus
+    python scripts/teacher_pairs.py --count 260 --out data/teacher-pairs/realesrgan-x4plus
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def main() -> None:
     out = Path(args.out)
     for sub in ("lq", "hq", "gt"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    (out / "pairs.json").write_text(json.dumps({k: v for k, v in vars(args).items()}, indent=1) + "\n")
+    (out / "pairs.json").write_text(json.dumps(vars(args), indent=1) + "\n")
     t0, made = time.time(), 0
     for i in range(args.count):
         name = f"{i:05d}.png"

@@ -51,11 +51,25 @@ def desaturate(img: Tensor, keep: float) -> Tensor:
     return (luma + keep * (img - luma)).clamp(0, 1)
 
 
+def read_rgb8(path: str | os.PathLike) -> np.ndarray:
+    """Image file -> uint8 [H, W, 3] (alpha dropped, greyscale expanded)."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+def to_chw(arr: np.ndarray) -> Tensor:
+    """uint8 [H, W, 3] (a view is fine) -> float32 [3, H, W] in [0, 1]."""
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255
+
+
 def load_rgb(path: str | os.PathLike) -> Tensor:
     """Image file -> float32 [3, H, W] in [0, 1] (alpha dropped, greyscale expanded)."""
-    with Image.open(path) as im:
-        arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255
+    return to_chw(read_rgb8(path))
+
+
+def flip_rotate(img: Tensor, flip: bool, turns: int) -> Tensor:
+    """The augmentation of every crop: optional horizontal flip, then `turns` quarter turns."""
+    return torch.rot90(img.flip(-1) if flip else img, turns, dims=(-2, -1))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,8 +135,7 @@ class PairDataset(Dataset):
 
     def _image(self, k: int) -> np.ndarray:
         if k not in self._cache:
-            with Image.open(self.paths[k]) as im:
-                self._cache[k] = np.asarray(im.convert("RGB"), dtype=np.uint8)
+            self._cache[k] = read_rgb8(self.paths[k])
         return self._cache[k]
 
     def __getitem__(self, i: int) -> dict[str, Tensor | int]:
@@ -145,18 +158,17 @@ class PairDataset(Dataset):
         scale = rng.uniform(self.cfg.min_scale, 1.0)
         src = min(h, w, int(round(c / scale)))  # source window, resized to c x c
         y, x = int(rng.integers(h - src + 1)), int(rng.integers(w - src + 1))
-        patch = torch.from_numpy(img[y:y + src, x:x + src].copy()).permute(2, 0, 1).float() / 255
+        patch = to_chw(img[y:y + src, x:x + src])
         if src != c:
             patch = torch.nn.functional.interpolate(patch[None], size=(c, c), mode="bicubic", antialias=True)[0]
-        if rng.uniform() < 0.5:
-            patch = patch.flip(-1)
-        patch = torch.rot90(patch, int(rng.integers(4)), dims=(-2, -1))
+        flip = rng.uniform() < 0.5
+        patch = flip_rotate(patch, flip, int(rng.integers(4)))
         return patch.clamp(0, 1).contiguous()
 
     def _pair(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         if k not in self._pair_cache:
             lq_path, hq_path = self.pairs[k]
-            lq, hq = (np.asarray(Image.open(p).convert("RGB"), dtype=np.uint8) for p in (lq_path, hq_path))
+            lq, hq = read_rgb8(lq_path), read_rgb8(hq_path)
             s, c = self.degrade_cfg.scale, self.cfg.crop
             if hq.shape[:2] != (lq.shape[0] * s, lq.shape[1] * s):
                 raise ValueError(f"{hq_path}: {hq.shape[1]}x{hq.shape[0]} is not {s}x its lq image "
@@ -172,13 +184,9 @@ class PairDataset(Dataset):
         s, c = self.degrade_cfg.scale, self.cfg.crop // self.degrade_cfg.scale
         y, x = int(rng.integers(lq.shape[0] - c + 1)), int(rng.integers(lq.shape[1] - c + 1))
         flip, turns = rng.uniform() < 0.5, int(rng.integers(4))
-        out = []
-        for img, f in ((hq, s), (lq, 1)):
-            t = torch.from_numpy(img[y * f:(y + c) * f, x * f:(x + c) * f].copy()).permute(2, 0, 1).float() / 255
-            t = t.flip(-1) if flip else t
-            out.append(torch.rot90(t, turns, dims=(-2, -1)).contiguous())
-        return out[0], out[1]
-
+        hq_t, lq_t = (flip_rotate(to_chw(img[y * f:(y + c) * f, x * f:(x + c) * f]), flip, turns).contiguous()
+                      for img, f in ((hq, s), (lq, 1)))
+        return hq_t, lq_t
 
     def _synthetic(self, rng: np.random.Generator) -> Tensor:
         img = self._image(int(rng.integers(len(self.paths))))
