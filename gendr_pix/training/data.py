@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,34 @@ def flip_rotate(img: Tensor, flip: bool, turns: int) -> Tensor:
     return torch.rot90(img.flip(-1) if flip else img, turns, dims=(-2, -1))
 
 
+class DecodedCache:
+    """Decoded images of one DataLoader worker, least recently used dropped first beyond `max_bytes`.
+
+    Why bounded: a few wallpapers fit many times over, but a DF2K-sized set (thousands of 2K photos,
+    about 30 GB decoded) would otherwise fill the RAM once per worker. Samples never depend on it.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes, self.bytes = max_bytes, 0
+        self._items: OrderedDict[object, tuple[np.ndarray, ...]] = OrderedDict()
+
+    def get(self, key: object, load) -> tuple[np.ndarray, ...]:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = load()
+        size = sum(a.nbytes for a in value)
+        if size <= self.max_bytes:
+            self._items[key] = value
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                self.bytes -= sum(a.nbytes for a in self._items.popitem(last=False)[1])
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
     folder: str | tuple[str, ...] = "data/photos/train"
@@ -95,12 +124,17 @@ class DataConfig:
     `scripts/teacher_pairs.py` writes them). Used for a `pairs_prob` share of the samples."""
     pairs_prob: float = 0.0
     """Share of samples that are aligned random crops of `pairs` instead of synthetic degradations."""
+    cache_mb: float = 1024.0
+    """Decoded images (photos and pairs) kept in memory per DataLoader worker, least recently used
+    dropped first; 0 decodes every sample from disk. Speed only: samples are the same either way."""
     seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("bicubic_prob", "synthetic_prob", "desaturate_prob", "pairs_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"data.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.cache_mb < 0:
+            raise ValueError(f"data.cache_mb must be >= 0, got {self.cache_mb}")
         if not 0.0 < self.min_scale <= 1.0:
             raise ValueError(f"data.min_scale must be in (0, 1], got {self.min_scale}")
         if self.pairs_prob > 0 and not self.pairs:
@@ -126,17 +160,14 @@ class PairDataset(Dataset):
         if cfg.crop % degrade_cfg.scale:
             raise ValueError(f"crop {cfg.crop} is not a multiple of scale {degrade_cfg.scale}")
         self._bicubic = DegradeConfig(kind="bicubic", scale=degrade_cfg.scale)
-        self._cache: dict[int, np.ndarray] = {}  # per worker: decoded uint8 HWC images
         self.pairs = list_pairs(cfg.pairs) if cfg.pairs_prob > 0 else []
-        self._pair_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache = DecodedCache(int(cfg.cache_mb * 2**20))  # per worker: decoded uint8 HWC images
 
     def __len__(self) -> int:
         return self.length
 
     def _image(self, k: int) -> np.ndarray:
-        if k not in self._cache:
-            self._cache[k] = read_rgb8(self.paths[k])
-        return self._cache[k]
+        return self._cache.get(("photo", k), lambda: (read_rgb8(self.paths[k]),))[0]
 
     def __getitem__(self, i: int) -> dict[str, Tensor | int]:
         rng = np.random.default_rng([self.cfg.seed, int(i)])
@@ -166,17 +197,18 @@ class PairDataset(Dataset):
         return patch.clamp(0, 1).contiguous()
 
     def _pair(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if k not in self._pair_cache:
-            lq_path, hq_path = self.pairs[k]
-            lq, hq = read_rgb8(lq_path), read_rgb8(hq_path)
-            s, c = self.degrade_cfg.scale, self.cfg.crop
-            if hq.shape[:2] != (lq.shape[0] * s, lq.shape[1] * s):
-                raise ValueError(f"{hq_path}: {hq.shape[1]}x{hq.shape[0]} is not {s}x its lq image "
-                                 f"{lq_path} ({lq.shape[1]}x{lq.shape[0]})")
-            if min(hq.shape[:2]) < c:
-                raise ValueError(f"{hq_path}: {hq.shape[1]}x{hq.shape[0]} is smaller than data.crop {c}")
-            self._pair_cache[k] = lq, hq
-        return self._pair_cache[k]
+        return self._cache.get(("pair", k), lambda: self._read_pair(k))
+
+    def _read_pair(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        lq_path, hq_path = self.pairs[k]
+        lq, hq = read_rgb8(lq_path), read_rgb8(hq_path)
+        s, c = self.degrade_cfg.scale, self.cfg.crop
+        if hq.shape[:2] != (lq.shape[0] * s, lq.shape[1] * s):
+            raise ValueError(f"{hq_path}: {hq.shape[1]}x{hq.shape[0]} is not {s}x its lq image "
+                             f"{lq_path} ({lq.shape[1]}x{lq.shape[0]})")
+        if min(hq.shape[:2]) < c:
+            raise ValueError(f"{hq_path}: {hq.shape[1]}x{hq.shape[0]} is smaller than data.crop {c}")
+        return lq, hq
 
     def _pair_crop(self, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
         """Aligned random crop of a ready-made pair (on the lq grid), with the same flip and rotation."""

@@ -103,3 +103,31 @@ def test_bad_pair_folders_are_named(photo_folder, tmp_path):
         DataConfig(pairs_prob=0.3)
     with pytest.raises(FileNotFoundError, match="not a folder"):
         PairDataset(DataConfig(folder=str(photo_folder), pairs=str(tmp_path / "nope"), pairs_prob=0.2), DegradeConfig())
+
+
+def test_decoded_cache_is_bounded_and_does_not_change_samples(photo_folder, tmp_path, monkeypatch):
+    from gendr_pix.training import data
+
+    pairs = _pair_folder(tmp_path / "pairs", np.random.default_rng(4))
+    kw = dict(folder=str(photo_folder), crop=64, seed=3, pairs=str(pairs), pairs_prob=0.5)
+    unbounded = PairDataset(DataConfig(**kw), DegradeConfig(kind="bicubic"))
+    want = [unbounded[i] for i in range(16)]
+    reads = []
+    real_read = data.read_rgb8
+    monkeypatch.setattr(data, "read_rgb8", lambda p: reads.append(p) or real_read(p))
+    one_photo = max(real_read(p).nbytes for p in list_images(photo_folder))
+    for cache_mb in (0.0, one_photo / 2**20):  # nothing cached; room for about one decoded image
+        reads.clear()
+        ds = PairDataset(DataConfig(**kw, cache_mb=cache_mb), DegradeConfig(kind="bicubic"))
+        for i, w in enumerate(want):
+            s = ds[i]
+            assert torch.equal(s["hq"], w["hq"]) and torch.equal(s["lq"], w["lq"])
+            assert ds._cache.bytes <= cache_mb * 2**20
+        assert len(ds._cache) <= 2 and len(reads) > len(list_images(photo_folder)) + 2
+    reads.clear()
+    warm = PairDataset(DataConfig(**kw), DegradeConfig(kind="bicubic"))
+    for i in range(16):
+        warm[i]
+    assert len(reads) == len(set(reads))  # the default keeps this small set: each file decoded once
+    with pytest.raises(ValueError, match="cache_mb must be >= 0"):
+        DataConfig(cache_mb=-1)
