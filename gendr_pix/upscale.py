@@ -265,6 +265,10 @@ def _as_nchw(images: Tensor, layout: Layout) -> Tensor:
         raise ValueError(f"images must be non-empty, got shape {tuple(images.shape)}")
     if not images.is_floating_point():
         raise ValueError(f"images must be floating point in [0, 1], got {images.dtype}")
+    bad = sum(int((~torch.isfinite(image)).sum()) for image in images)  # per image: no batch-sized mask
+    if bad:  # e.g. an fp16 VAE decode upstream; the model would spread them over the whole output
+        raise ValueError(f"images contain {bad} NaN or infinite values (of {images.numel()}, shape "
+                         f"{tuple(images.shape)}); the node or file that made them is at fault")
     return nchw
 
 

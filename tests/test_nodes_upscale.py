@@ -128,6 +128,7 @@ def test_output_that_cannot_fit_in_ram_is_refused_before_running(pix):
         (torch.rand(1, 12, 20, 2), UpscaleRequest(), "3 \\(RGB\\) or 4 \\(RGBA\\)"),
         ((torch.rand(1, 12, 20, 3) * 255).to(torch.uint8), UpscaleRequest(), "floating point"),
         (torch.rand(0, 12, 20, 3), UpscaleRequest(), "non-empty"),
+        (torch.full((1, 12, 20, 3), float("nan")), UpscaleRequest(), "NaN or infinite"),
         (torch.rand(1, 12, 20, 3), UpscaleRequest(scale=0.5), "scale must be in"),
         (torch.rand(1, 12, 20, 3), UpscaleRequest(scale=9.0), "scale must be in"),
         (torch.rand(1, 12, 20, 3), UpscaleRequest(tile_size=64, tile_overlap=64), "larger than tile_overlap"),

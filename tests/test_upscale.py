@@ -348,6 +348,8 @@ def test_device_and_dtype_are_restored(tiny):
     (torch.rand(1, 2, 8, 8), "3 \\(RGB\\) or 4 \\(RGBA\\)"),
     (torch.randint(0, 255, (1, 3, 8, 8)), "floating point"),
     (torch.rand(0, 3, 8, 8), "non-empty"),
+    (torch.rand(1, 3, 8, 8).index_put_((torch.tensor([0]),) * 4, torch.tensor(float("nan"))), "1 NaN or infinite"),
+    (torch.full((1, 3, 8, 8), float("inf")), "192 NaN or infinite values \\(of 192, shape \\(1, 3, 8, 8\\)"),
 ])
 def test_bad_images_are_named(tiny, bad, message):
     with pytest.raises(ValueError, match=message):
