@@ -170,3 +170,34 @@ def test_random_window_cuts_the_same_place_from_both():
     wa, wb = random_window(a, a + 1, 8)
     assert wa.shape == (2, 3, 8, 8) and torch.equal(wb, wa + 1)
     assert random_window(a, a, 0)[0] is a and random_window(a, a, 16)[0] is a
+
+
+def test_unsharp_mask_sharpens_edges_and_leaves_flat_areas_and_fine_noise_alone():
+    from gendr_pix.training.objectives import unsharp_mask
+
+    edge = torch.full((1, 3, 64, 64), -0.5)
+    edge[..., 32:] = 0.5
+    sharp = unsharp_mask(edge, 0.5)
+    assert sharp[..., 28:32].min() < -0.55 and sharp[..., 32:36].max() > 0.55  # overshoot on both sides
+    assert torch.allclose(sharp[..., :8], edge[..., :8], atol=1e-6)  # far from the edge: unchanged
+    assert sharp.abs().max() <= 1
+    assert torch.allclose(unsharp_mask(edge, 0.0), edge, atol=1e-6)
+    noise = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * (8 / 255)  # below 10/255
+    assert torch.allclose(unsharp_mask(noise, 0.5), noise, atol=1e-6)
+
+
+def test_sharpened_target_changes_the_losses_but_not_what_the_discriminator_calls_real(tmp_path, photo_folder,
+                                                                                        use_fake_cache):
+    batch = fixed_batch(photo_folder)
+    outs = []
+    for amount in (0.0, 0.5):
+        torch.manual_seed(0)
+        trainer = Trainer(toy_config(tmp_path / str(amount), photo_folder, "pixel",
+                                     loss={"sharpen_target": amount, "negative_share": 0.0}), progress=False)
+        torch.manual_seed(1)
+        outs.append(trainer.objective(trainer.model, batch, step=0))
+    plain, sharpened = outs
+    assert torch.equal(plain.real, sharpened.real) and torch.allclose(plain.real, batch["hq"] * 2 - 1)
+    assert sharpened.logs["l1"] != pytest.approx(plain.logs["l1"], rel=1e-3)
+    with pytest.raises(ValueError, match="sharpen_target must be >= 0"):
+        toy_config(tmp_path, photo_folder, "pixel", loss={"sharpen_target": -1})
