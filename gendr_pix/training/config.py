@@ -61,12 +61,17 @@ class RunConfig:
     seed: int = 0
     max_minutes: float = 0.0
     """Stop (after saving) once this much wall time has passed in this invocation; 0 = no limit."""
+    stop_at: int = 0
+    """Stop (after saving) at this step with the schedule still planned for `steps` (0 = at `steps`):
+    reproduces an early snapshot of a longer run exactly (the learning rate depends on `steps`)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"run.mode must be one of {MODES}, got {self.mode!r}")
         if self.steps < 1 or self.batch < 1:
             raise ValueError("run.steps and run.batch must be >= 1")
+        if not 0 <= self.stop_at <= self.steps:
+            raise ValueError(f"run.stop_at must be in [0, run.steps = {self.steps}], got {self.stop_at}")
 
 
 @dataclass(frozen=True, kw_only=True)

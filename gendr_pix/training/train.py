@@ -195,7 +195,8 @@ class Trainer:
         bar = ProgressBar(r.steps, self.step, enabled=self.progress and self.rank == 0)
         t_start = time.monotonic()
         logs: dict[str, float] = {}
-        if self.step >= r.steps:
+        last = r.stop_at or r.steps
+        if self.step >= last:
             return logs
         for batch in self.loader():
             t0 = time.monotonic()
@@ -208,9 +209,9 @@ class Trainer:
                 save_grid(self._preview, self.dir / "samples" / f"step_{self.step:06d}.png")
             bar.update(self.step, logs)
             out_of_time = r.max_minutes and (time.monotonic() - t_start) / 60 > r.max_minutes
-            if self.step % r.save_every == 0 or self.step >= r.steps or out_of_time:
+            if self.step % r.save_every == 0 or self.step >= last or out_of_time:
                 self.save()
-            if self.step >= r.steps or out_of_time:
+            if self.step >= last or out_of_time:
                 break
         bar.close()
         return logs

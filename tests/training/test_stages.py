@@ -201,3 +201,20 @@ def test_sharpened_target_changes_the_losses_but_not_what_the_discriminator_call
     assert sharpened.logs["l1"] != pytest.approx(plain.logs["l1"], rel=1e-3)
     with pytest.raises(ValueError, match="sharpen_target must be >= 0"):
         toy_config(tmp_path, photo_folder, "pixel", loss={"sharpen_target": -1})
+
+
+def test_stop_at_gives_the_early_snapshot_of_the_longer_run(tmp_path, photo_folder, use_fake_cache):
+    from gendr_pix.training.train import lr_at
+
+    run = {"steps": 6, "save_every": 100, "warmup": 1}
+    early = Trainer(toy_config(tmp_path / "early", photo_folder, "pixel", run={**run, "stop_at": 3}), progress=False)
+    early.fit()
+    assert early.step == 3 and (early.dir / "model_ema.safetensors").is_file()  # saved at stop_at
+    assert lr_at(2, early.cfg) == lr_at(2, toy_config(tmp_path, photo_folder, "pixel", run=run))  # same schedule
+    full = Trainer(toy_config(tmp_path / "full", photo_folder, "pixel", run={**run, "save_every": 3}), progress=False)
+    full.fit()
+    snap = [json.loads(line) for line in (full.dir / "log.jsonl").read_text().splitlines()][:3]
+    ref = [json.loads(line) for line in (early.dir / "log.jsonl").read_text().splitlines()]
+    assert [s["loss"] for s in snap] == pytest.approx([s["loss"] for s in ref], rel=1e-5)
+    with pytest.raises(ValueError, match="stop_at must be in"):
+        toy_config(tmp_path, photo_folder, "pixel", run={"steps": 4, "stop_at": 5})
