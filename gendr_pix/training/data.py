@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +85,7 @@ class DecodedCache:
         self.max_bytes, self.bytes = max_bytes, 0
         self._items: OrderedDict[object, tuple[np.ndarray, ...]] = OrderedDict()
 
-    def get(self, key: object, load) -> tuple[np.ndarray, ...]:
+    def get(self, key: object, load: Callable[[], tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
         if key in self._items:
             self._items.move_to_end(key)
             return self._items[key]

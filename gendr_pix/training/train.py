@@ -192,10 +192,10 @@ class Trainer:
     def fit(self) -> dict[str, float]:
         r = self.cfg.run
         jsonl = JsonlLog(self.dir / "log.jsonl")
-        bar = ProgressBar(r.steps, self.step, enabled=self.progress and self.rank == 0)
+        last = r.stop_at or r.steps
+        bar = ProgressBar(last, self.step, enabled=self.progress and self.rank == 0)
         t_start = time.monotonic()
         logs: dict[str, float] = {}
-        last = r.stop_at or r.steps
         if self.step >= last:
             return logs
         for batch in self.loader():
