@@ -58,10 +58,14 @@ class LossConfig:
     two conditions have clearly different optima and the network must use the condition (at 0 both
     branches chase the same ground truth and, measured, guidance stays inert)."""
     sharpen_target: float = 0.0
-    """Unsharp-mask amount for the positive branch's target in L1, LPIPS, DISTS and the Fourier term
-    (0 = off; Real-ESRGAN x4plus trains with 0.5, its `l1_gt_usm`/`percep_gt_usm`): a regression to a
+    """Unsharp-mask amount for the positive branch's target in L1, LPIPS, DISTS and (see
+    `sharpen_fourier`) the Fourier term (0 = off; Real-ESRGAN x4plus trains with 0.5, its `l1_gt_usm`/`percep_gt_usm`): a regression to a
     sharper target counters the blur of averaging over plausible answers. The discriminator still
     sees the unsharpened photo as real, so it cannot reward the overshoot."""
+    sharpen_fourier: bool = True
+    """With `sharpen_target`: whether the masked Fourier term compares against the sharpened photo too
+    (phase 12: yes). The unsharp mask raises the amplitude at the 8x8-grid frequencies, which the grid
+    score measures against the plain photo, so `false` keeps the Fourier term on the plain spectrum."""
 
     def __post_init__(self) -> None:
         if self.sharpen_target < 0:
@@ -145,6 +149,7 @@ class PixelObjective:
         real = t_pos
         if cfg.sharpen_target:
             t_pos = unsharp_mask(t_pos, cfg.sharpen_target)
+        t_fourier = t_pos if cfg.sharpen_fourier else real
         logs: dict[str, float] = {}
         total = cfg.l1 * l1(pos, t_pos)
         logs["l1"] = l1(pos, t_pos).item()
@@ -156,7 +161,7 @@ class PixelObjective:
             d = self.dists((a + 1) / 2, (b + 1) / 2).mean()
             total, logs["dists"] = total + cfg.dists * d, d.item()
         if cfg.fourier:
-            f = masked_fourier_loss(pos, t_pos, radius=cfg.fourier_radius, log_amplitude=cfg.fourier_log)
+            f = masked_fourier_loss(pos, t_fourier, radius=cfg.fourier_radius, log_amplitude=cfg.fourier_log)
             total, logs["fourier"] = total + cfg.fourier * f, f.item()
         if cfg.adversarial and self.discriminator is not None and step >= cfg.adversarial_start:
             g = generator_adv_loss(self.discriminator(random_pad(pos)))

@@ -190,15 +190,20 @@ def test_sharpened_target_changes_the_losses_but_not_what_the_discriminator_call
                                                                                         use_fake_cache):
     batch = fixed_batch(photo_folder)
     outs = []
-    for amount in (0.0, 0.5):
+    for amount, fourier_too in ((0.0, True), (0.5, True), (0.5, False)):
         torch.manual_seed(0)
-        trainer = Trainer(toy_config(tmp_path / str(amount), photo_folder, "pixel",
-                                     loss={"sharpen_target": amount, "negative_share": 0.0}), progress=False)
+        trainer = Trainer(toy_config(tmp_path / f"{amount}-{fourier_too}", photo_folder, "pixel",
+                                     loss={"sharpen_target": amount, "sharpen_fourier": fourier_too,
+                                           "negative_share": 0.0}), progress=False)
         torch.manual_seed(1)
         outs.append(trainer.objective(trainer.model, batch, step=0))
-    plain, sharpened = outs
+    plain, sharpened, plain_fourier = outs
     assert torch.equal(plain.real, sharpened.real) and torch.allclose(plain.real, batch["hq"] * 2 - 1)
     assert sharpened.logs["l1"] != pytest.approx(plain.logs["l1"], rel=1e-3)
+    # sharpen_fourier=false: the Fourier term keeps the plain photo, the other terms the sharpened one
+    assert sharpened.logs["fourier"] != pytest.approx(plain.logs["fourier"], rel=1e-3)
+    assert plain_fourier.logs["fourier"] == pytest.approx(plain.logs["fourier"], rel=1e-6)
+    assert plain_fourier.logs["l1"] == pytest.approx(sharpened.logs["l1"], rel=1e-6)
     with pytest.raises(ValueError, match="sharpen_target must be >= 0"):
         toy_config(tmp_path, photo_folder, "pixel", loss={"sharpen_target": -1})
 
