@@ -59,9 +59,10 @@ class LossConfig:
     branches chase the same ground truth and, measured, guidance stays inert)."""
     sharpen_target: float = 0.0
     """Unsharp-mask amount for the positive branch's target in L1, LPIPS, DISTS and (see
-    `sharpen_fourier`) the Fourier term (0 = off; Real-ESRGAN x4plus trains with 0.5, its `l1_gt_usm`/`percep_gt_usm`): a regression to a
-    sharper target counters the blur of averaging over plausible answers. The discriminator still
-    sees the unsharpened photo as real, so it cannot reward the overshoot."""
+    `sharpen_fourier`) the Fourier term (0 = off; Real-ESRGAN x4plus trains with 0.5, its
+    `l1_gt_usm`/`percep_gt_usm`): a regression to a sharper target counters the blur of averaging over
+    plausible answers. The discriminator still sees the unsharpened photo as real, so it cannot reward
+    the overshoot."""
     sharpen_fourier: bool = True
     """With `sharpen_target`: whether the masked Fourier term compares against the sharpened photo too
     (phase 12: yes). The unsharp mask raises the amplitude at the 8x8-grid frequencies, which the grid
