@@ -9,6 +9,7 @@ a mask that opens only near those bins reacts to grid artifacts and hardly to an
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 from torch import Tensor
 
 from gendr_pix import SHUFFLE
@@ -35,16 +36,28 @@ def grid_mask(h: int, w: int, radius: float = 0.0, device=None, period: int = SH
 
 
 def masked_fourier_loss(output: Tensor, target: Tensor, *, radius: float = 0.0, log_amplitude: bool = False,
-                        eps: float = 1e-3) -> Tensor:
+                        eps: float = 1e-3, window: int = 0) -> Tensor:
     """L1 between FFT amplitudes of output and target inside the grid mask (paper: masked Fourier loss).
 
     output, target: [B, C, H, W]. The FFT uses norm="forward", so a pattern of amplitude a per pixel
     gives a bin of magnitude ~a/2 whatever the image size; the loss sums the masked bins per channel
     and averages over B and C, so it reads as "amplitude of wrong 8-periodic content". `log_amplitude`
     compares log(eps + |F|) instead (weights relative errors; mean over masked bins then).
+
+    `window` (a multiple of 8; 0 = the whole image) scores non-overlapping `window`-px tiles separately
+    and averages them (a border that does not fill a tile is left out). Over a whole crop, the
+    photo's own texture elsewhere shares the grid bins with a faint pattern on a smooth patch, and
+    amplitudes of random phase add up to little more than the larger one, so the pattern costs almost
+    nothing; per tile it is compared against the smooth patch alone.
     """
     if output.shape != target.shape:
         raise ValueError(f"output {tuple(output.shape)} and target {tuple(target.shape)} differ in shape")
+    if window:
+        if window % SHUFFLE or window > min(output.shape[-2:]):
+            raise ValueError(f"window must be a multiple of {SHUFFLE} no larger than the image "
+                             f"{tuple(output.shape[-2:])}, got {window}")
+        return masked_fourier_loss(_tiles(output, window), _tiles(target, window), radius=radius,
+                                   log_amplitude=log_amplitude, eps=eps)
     h, w = output.shape[-2:]
     mask = grid_mask(h, w, radius, output.device)
     a = torch.fft.fft2(output.float(), norm="forward").abs()[..., mask]
@@ -52,6 +65,12 @@ def masked_fourier_loss(output: Tensor, target: Tensor, *, radius: float = 0.0, 
     if log_amplitude:
         return (torch.log(eps + a) - torch.log(eps + b)).abs().mean()
     return (a - b).abs().sum(-1).mean()
+
+
+def _tiles(x: Tensor, size: int) -> Tensor:
+    """[B, C, H, W] -> [B * tiles, C, size, size], non-overlapping, the incomplete border dropped."""
+    h, w = (n // size * size for n in x.shape[-2:])
+    return rearrange(x[..., :h, :w], "b c (y p) (x q) -> (b y x) c p q", p=size, q=size)
 
 
 def grid_energy(images: Tensor, radius: float = 0.0) -> Tensor:

@@ -49,6 +49,9 @@ class LossConfig:
     """Masked Fourier loss weight (paper stage II: 0.1)."""
     fourier_radius: float = 0.0
     fourier_log: bool = False
+    fourier_window: int = 0
+    """Score the masked Fourier term per `fourier_window`-px tile (a multiple of 8; 0 = the whole crop),
+    so a faint 8x8 pattern on a smooth patch is not hidden by texture elsewhere in the crop."""
     adversarial_start: int = 0
     """Step from which the adversarial term is on (a short warm-up lets the generator settle first)."""
     negative_share: float = 0.25
@@ -71,6 +74,8 @@ class LossConfig:
     def __post_init__(self) -> None:
         if self.sharpen_target < 0:
             raise ValueError(f"loss.sharpen_target must be >= 0, got {self.sharpen_target}")
+        if self.fourier_window < 0 or self.fourier_window % 8:
+            raise ValueError(f"loss.fourier_window must be 0 or a positive multiple of 8, got {self.fourier_window}")
 
 
 @dataclass
@@ -162,13 +167,15 @@ class PixelObjective:
             d = self.dists((a + 1) / 2, (b + 1) / 2).mean()
             total, logs["dists"] = total + cfg.dists * d, d.item()
         if cfg.fourier:
-            f = masked_fourier_loss(pos, t_fourier, radius=cfg.fourier_radius, log_amplitude=cfg.fourier_log)
+            f = masked_fourier_loss(pos, t_fourier, radius=cfg.fourier_radius, log_amplitude=cfg.fourier_log,
+                                    window=cfg.fourier_window)
             total, logs["fourier"] = total + cfg.fourier * f, f.item()
         if cfg.adversarial and self.discriminator is not None and step >= cfg.adversarial_start:
             g = generator_adv_loss(self.discriminator(random_pad(pos)))
             total, logs["g_adv"] = total + cfg.adversarial * g, g.item()
         if neg.shape[0]:
-            n = l1(neg, t_neg) + (cfg.fourier * masked_fourier_loss(neg, t_neg, radius=cfg.fourier_radius)
+            n = l1(neg, t_neg) + (cfg.fourier * masked_fourier_loss(neg, t_neg, radius=cfg.fourier_radius,
+                                                                     window=cfg.fourier_window)
                                    if cfg.fourier else 0)
             total, logs["neg_l1"] = total + n * (x.shape[0] - n_pos) / n_pos, l1(neg, t_neg).item()
         logs["loss"] = total.item()

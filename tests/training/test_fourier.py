@@ -1,3 +1,4 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -51,3 +52,22 @@ def test_grid_score_is_one_for_ground_truth_and_grows_with_artifacts():
     gt = _natural()
     assert torch.allclose(grid_score(gt, gt), torch.ones(2))
     assert (grid_score(gt + _planted(), gt) > 2).all()
+
+
+def test_windowed_fourier_loss_sees_a_faint_pattern_on_a_smooth_patch_whatever_the_texture_around():
+    g = torch.Generator().manual_seed(0)
+    textured = torch.rand(1, 3, 256, 256, generator=g) * 0.4 + 0.3
+    textured[..., :64, :64] = 0.5  # one smooth tile
+    smooth = torch.full_like(textured, 0.5)
+    pattern = torch.zeros_like(textured)
+    pattern[..., :64, :64] = _planted(64, amp=0.01)
+    whole = [masked_fourier_loss(t + pattern, t) for t in (textured, smooth)]
+    tiled = [masked_fourier_loss(t + pattern, t, window=64) for t in (textured, smooth)]
+    assert whole[0] < 0.8 * whole[1]  # over the whole crop the texture elsewhere hides part of it
+    assert torch.allclose(tiled[0], tiled[1], rtol=1e-4)  # per tile it costs the same
+    assert masked_fourier_loss(textured, textured, window=64) == 0
+    odd = masked_fourier_loss(textured[..., :250, :250] + pattern[..., :250, :250], textured[..., :250, :250],
+                              window=64)
+    assert torch.allclose(odd, tiled[0] * 16 / 9, rtol=1e-4)  # the 3x3 whole tiles only
+    with pytest.raises(ValueError, match="multiple of 8"):
+        masked_fourier_loss(textured, textured, window=60)

@@ -206,6 +206,21 @@ def test_sharpened_target_changes_the_losses_but_not_what_the_discriminator_call
     assert plain_fourier.logs["l1"] == pytest.approx(sharpened.logs["l1"], rel=1e-6)
     with pytest.raises(ValueError, match="sharpen_target must be >= 0"):
         toy_config(tmp_path, photo_folder, "pixel", loss={"sharpen_target": -1})
+    with pytest.raises(ValueError, match="fourier_window must be 0 or a positive multiple of 8"):
+        toy_config(tmp_path, photo_folder, "pixel", loss={"fourier_window": 12})
+
+
+def test_fourier_window_reaches_the_objective(tmp_path, photo_folder, use_fake_cache):
+    batch = fixed_batch(photo_folder)
+    logs = []
+    for window in (0, 32):
+        torch.manual_seed(0)
+        trainer = Trainer(toy_config(tmp_path / str(window), photo_folder, "pixel",
+                                     loss={"fourier_window": window, "fourier": 1.0}), progress=False)
+        torch.manual_seed(1)
+        logs.append(trainer.objective(trainer.model, batch, step=0).logs)
+    assert logs[0]["l1"] == pytest.approx(logs[1]["l1"], rel=1e-6)
+    assert logs[0]["fourier"] != pytest.approx(logs[1]["fourier"], rel=1e-3)
 
 
 def test_stop_at_gives_the_early_snapshot_of_the_longer_run(tmp_path, photo_folder, use_fake_cache):
