@@ -10,6 +10,7 @@ Images are float32 tensors [3, H, W] in [0, 1].
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,13 +114,44 @@ def add_noise(img: Tensor, cfg: OrderConfig, rng: np.random.Generator) -> Tensor
         sigma = rng.uniform(*cfg.noise_sigma) / 255
         noise = torch.from_numpy(rng.standard_normal(shape).astype(np.float32)) * sigma
     else:
-        # Poisson (shot) noise as Real-ESRGAN draws it: Poisson(x * 256) / 256 - x, times a scale.
+        # Poisson (shot) noise as Real-ESRGAN draws it: x rounded to 8 bits, Poisson(x * 256) / 256 - x,
+        # times a scale.
         scale = rng.uniform(*cfg.poisson_scale)
         src = img.mean(0, keepdim=True) if gray else img
-        vals = 256.0
-        counts = rng.poisson(src.clamp(0, 1).numpy() * vals).astype(np.float32)
-        noise = (torch.from_numpy(counts) / vals - src) * scale
+        levels = (src.clamp(0, 1) * 255).round()
+        counts = poisson_counts(levels.numpy().astype(np.int64), rng.uniform(size=levels.shape))
+        noise = (torch.from_numpy(counts) / POISSON_VALS - levels / 255) * scale
     return (img + noise.expand_as(img)).clamp(0, 1)
+
+
+POISSON_VALS = 256.0
+
+
+def _poisson_cdf_table() -> np.ndarray:
+    """Poisson CDF for lambda = level * 256 / 255, one row per 8-bit level, k = 0..K-1 (K covers > 14 sigma),
+    each row shifted by its level so that the flattened table is sorted: [256 * K]."""
+    lam = np.arange(256)[:, None] * POISSON_VALS / 255
+    k = np.arange(int(POISSON_VALS + 14 * POISSON_VALS ** 0.5))[None, :]
+    log_pmf = k * np.log(np.maximum(lam, 1e-300)) - lam - np.array([math.lgamma(i + 1) for i in k[0]])[None, :]
+    pmf = np.where(lam > 0, np.exp(log_pmf), (k == 0).astype(float))
+    cdf = np.minimum(np.cumsum(pmf, axis=1), 1.0)
+    cdf[:, -1] = 1.0
+    return (cdf + np.arange(256)[:, None]).ravel()
+
+
+_POISSON_CDF = _poisson_cdf_table()
+_POISSON_K = _POISSON_CDF.size // 256
+
+
+def poisson_counts(levels: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """Poisson(level * 256 / 255) per pixel by inverting its CDF with one uniform each (float32 counts).
+
+    numpy's own Poisson sampler uses a data-dependent number of draws, so a last-bit difference of a
+    pixel (another CPU's blur) shifted the rest of the stream: the later noise, JPEG quality and
+    second order of that sample all changed. Here each pixel takes exactly one draw and depends only
+    on its own level."""
+    index = np.searchsorted(_POISSON_CDF, uniforms + levels, side="right")
+    return np.minimum(index - levels * _POISSON_K, _POISSON_K - 1).astype(np.float32)
 
 
 def one_order(img: Tensor, cfg: OrderConfig, rng: np.random.Generator) -> Tensor:

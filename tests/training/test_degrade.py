@@ -67,3 +67,30 @@ def test_bad_input_is_named():
         degrade(torch.rand(1, 3, 8, 8), DegradeConfig(), np.random.default_rng(0))
     with pytest.raises(ValueError, match="degradation kind"):
         DegradeConfig(kind="nope")
+
+
+def test_poisson_noise_has_poisson_statistics_and_takes_one_draw_per_pixel_whatever_the_image():
+    from dataclasses import replace
+
+    from gendr_pix.training.degrade import OrderConfig, add_noise, poisson_counts
+
+    rng = np.random.default_rng(0)
+    for level in (0, 3, 100, 255):
+        counts = poisson_counts(np.full(100_000, level), rng.uniform(size=100_000))
+        lam = level * 256 / 255
+        assert abs(counts.mean() - lam) < 0.02 * lam + 0.01 and abs(counts.var() - lam) < 0.05 * lam + 0.01
+    # One uniform per pixel, each pixel on its own: changing one pixel changes only its count.
+    levels, u = rng.integers(0, 256, size=(3, 16, 16)), rng.uniform(size=(3, 16, 16))
+    other = levels.copy()
+    other[0, 5, 5] = (other[0, 5, 5] + 128) % 256
+    changed = poisson_counts(levels, u) != poisson_counts(other, u)
+    assert changed.sum() <= 1 and not changed[1:].any()
+    # The stream after the noise does not depend on the image (numpy's Poisson sampler's draws do),
+    # so a last-bit difference on another CPU cannot change the rest of the sample.
+    cfg = replace(OrderConfig(), gaussian_prob=0.0)
+    after = []
+    for img in (_img(1), _img(2) * 0.3):
+        rng = np.random.default_rng(5)
+        add_noise(img, cfg, rng)
+        after.append(rng.uniform())
+    assert after[0] == after[1]
