@@ -107,23 +107,6 @@ def jpeg(img: Tensor, quality: int) -> Tensor:
     return torch.from_numpy(out.copy()).permute(2, 0, 1)
 
 
-def add_noise(img: Tensor, cfg: OrderConfig, rng: np.random.Generator) -> Tensor:
-    gray = rng.uniform() < cfg.gray_noise_prob
-    shape = (1, *img.shape[1:]) if gray else img.shape
-    if rng.uniform() < cfg.gaussian_prob:
-        sigma = rng.uniform(*cfg.noise_sigma) / 255
-        noise = torch.from_numpy(rng.standard_normal(shape).astype(np.float32)) * sigma
-    else:
-        # Poisson (shot) noise as Real-ESRGAN draws it: x rounded to 8 bits, Poisson(x * 256) / 256 - x,
-        # times a scale.
-        scale = rng.uniform(*cfg.poisson_scale)
-        src = img.mean(0, keepdim=True) if gray else img
-        levels = (src.clamp(0, 1) * 255).round()
-        counts = poisson_counts(levels.numpy().astype(np.int64), rng.uniform(size=levels.shape))
-        noise = (torch.from_numpy(counts) / POISSON_VALS - levels / 255) * scale
-    return (img + noise.expand_as(img)).clamp(0, 1)
-
-
 POISSON_VALS = 256.0
 
 
@@ -152,6 +135,23 @@ def poisson_counts(levels: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     on its own level."""
     index = np.searchsorted(_POISSON_CDF, uniforms + levels, side="right")
     return np.minimum(index - levels * _POISSON_K, _POISSON_K - 1).astype(np.float32)
+
+
+def add_noise(img: Tensor, cfg: OrderConfig, rng: np.random.Generator) -> Tensor:
+    gray = rng.uniform() < cfg.gray_noise_prob
+    shape = (1, *img.shape[1:]) if gray else img.shape
+    if rng.uniform() < cfg.gaussian_prob:
+        sigma = rng.uniform(*cfg.noise_sigma) / 255
+        noise = torch.from_numpy(rng.standard_normal(shape).astype(np.float32)) * sigma
+    else:
+        # Poisson (shot) noise as Real-ESRGAN draws it: x rounded to 8 bits, Poisson(x * 256) / 256 - x,
+        # times a scale.
+        scale = rng.uniform(*cfg.poisson_scale)
+        src = img.mean(0, keepdim=True) if gray else img
+        levels = (src.clamp(0, 1) * 255).round()
+        counts = poisson_counts(levels.numpy().astype(np.int64), rng.uniform(size=levels.shape))
+        noise = (torch.from_numpy(counts) / POISSON_VALS - levels / 255) * scale
+    return (img + noise.expand_as(img)).clamp(0, 1)
 
 
 def one_order(img: Tensor, cfg: OrderConfig, rng: np.random.Generator) -> Tensor:

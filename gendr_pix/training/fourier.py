@@ -47,8 +47,8 @@ def masked_fourier_loss(output: Tensor, target: Tensor, *, radius: float = 0.0, 
     `window` (a multiple of 8; 0 = the whole image) scores non-overlapping `window`-px tiles separately
     and averages them (a border that does not fill a tile is left out). Over a whole crop, the
     photo's own texture elsewhere shares the grid bins with a faint pattern on a smooth patch, and
-    amplitudes of random phase add up to little more than the larger one, so the pattern costs almost
-    nothing; per tile it is compared against the smooth patch alone.
+    amplitudes of random phase add up to little more than the larger one, so the pattern costs less
+    (a third less in the test); per tile it is compared against the smooth patch alone.
     """
     if output.shape != target.shape:
         raise ValueError(f"output {tuple(output.shape)} and target {tuple(target.shape)} differ in shape")
