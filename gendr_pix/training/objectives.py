@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gendr_pix import GenDRPix, resize
+from gendr_pix import SHUFFLE, GenDRPix, resize
 
 from .discriminators import FeatureDiscriminator
 from .fourier import masked_fourier_loss
@@ -74,8 +74,9 @@ class LossConfig:
     def __post_init__(self) -> None:
         if self.sharpen_target < 0:
             raise ValueError(f"loss.sharpen_target must be >= 0, got {self.sharpen_target}")
-        if self.fourier_window < 0 or self.fourier_window % 8:
-            raise ValueError(f"loss.fourier_window must be 0 or a positive multiple of 8, got {self.fourier_window}")
+        if self.fourier_window < 0 or self.fourier_window % SHUFFLE:
+            raise ValueError(f"loss.fourier_window must be 0 or a positive multiple of {SHUFFLE}, "
+                             f"got {self.fourier_window}")
 
 
 @dataclass
@@ -157,8 +158,8 @@ class PixelObjective:
             t_pos = unsharp_mask(t_pos, cfg.sharpen_target)
         t_fourier = t_pos if cfg.sharpen_fourier else real
         logs: dict[str, float] = {}
-        total = cfg.l1 * l1(pos, t_pos)
-        logs["l1"] = l1(pos, t_pos).item()
+        fidelity = l1(pos, t_pos)
+        total, logs["l1"] = cfg.l1 * fidelity, fidelity.item()
         if cfg.perceptual and self.perceptual is not None:
             p = self.perceptual(pos, t_pos).mean()
             total, logs["lpips"] = total + cfg.perceptual * p, p.item()
@@ -174,10 +175,11 @@ class PixelObjective:
             g = generator_adv_loss(self.discriminator(random_pad(pos)))
             total, logs["g_adv"] = total + cfg.adversarial * g, g.item()
         if neg.shape[0]:
-            n = l1(neg, t_neg) + (cfg.fourier * masked_fourier_loss(neg, t_neg, radius=cfg.fourier_radius,
-                                                                     window=cfg.fourier_window)
-                                   if cfg.fourier else 0)
-            total, logs["neg_l1"] = total + n * (x.shape[0] - n_pos) / n_pos, l1(neg, t_neg).item()
+            neg_l1 = l1(neg, t_neg)
+            n = neg_l1 + (cfg.fourier * masked_fourier_loss(neg, t_neg, radius=cfg.fourier_radius,
+                                                            window=cfg.fourier_window)
+                          if cfg.fourier else 0)
+            total, logs["neg_l1"] = total + n * (x.shape[0] - n_pos) / n_pos, neg_l1.item()
         logs["loss"] = total.item()
         return StepOutput(total, logs, real=real.detach(), fake=pos.detach(),
                           preview=torch.cat([x[:1], out[:1].detach(), target[:1]]))
