@@ -13,6 +13,8 @@ from .checkpoint import DEFAULT_MODEL, CheckpointError, load_default_model, load
 from .colorfix import COLOR_FIXES, LUMA, color_fix, is_grey, to_grey
 from .config import SHUFFLE, UNET_PRESETS, ConfigError, ModelConfig, UNetConfig
 from .ensemble import ENSEMBLE_OFFSETS, self_ensemble
+from .gridfilter import DEFAULT_WINDOW as GRID_FILTER_WINDOW
+from .gridfilter import grid_filtered, grid_pattern
 from .guidance import GUIDANCE_MODES, Guidance, guided
 from .imageio import ImageFileError, find_images, load_image, save_image
 from .layouts import diffusers_to_ldm, ldm_to_diffusers
@@ -31,6 +33,7 @@ __all__ = [
     "ConfigError",
     "DEFAULT_MODEL",
     "ENSEMBLE_OFFSETS",
+    "GRID_FILTER_WINDOW",
     "GUIDANCE_MODES",
     "LUMA",
     "GenDRPix",
@@ -54,6 +57,8 @@ __all__ = [
     "diffusers_to_ldm",
     "estimate_memory",
     "find_images",
+    "grid_filtered",
+    "grid_pattern",
     "guided",
     "is_grey",
     "ldm_to_diffusers",

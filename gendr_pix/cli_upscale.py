@@ -14,6 +14,7 @@ from .checkpoint import DEFAULT_MODEL, CheckpointError, load_model
 from .cli import CLIError
 from .colorfix import COLOR_FIXES
 from .ensemble import ENSEMBLE_OFFSETS
+from .gridfilter import DEFAULT_WINDOW
 from .guidance import Guidance
 from .imageio import ImageFileError, find_images, load_image, save_image
 from .upscale import UpscaleOptions, upscale
@@ -30,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--guidance", type=float, default=1.0,
                    help="guidance scale w: 1 = positive condition only; > 1 more detail, < 1 more fidelity")
     p.add_argument("--padcfg", action="store_true", help="fuse guidance with padding (PadCFG) instead of plain CFG")
+    p.add_argument("--grid-filter", type=int, nargs="?", const=DEFAULT_WINDOW, default=0, metavar="PX",
+                   help=f"remove 8x8 grid patterns in one cheap pass; PX = window, a multiple of 8 "
+                        f"(default with the flag: {DEFAULT_WINDOW}; 0 = off)")
     p.add_argument("--tile", type=int, default=0,
                    help="tile size in output pixels; 0 = automatic (whole image if it fits in free memory)")
     p.add_argument("--tile-overlap", type=int, default=64, help="tile overlap in output pixels")
@@ -45,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         options = UpscaleOptions(
             scale=args.scale, ensemble=args.ensemble, tile=args.tile, tile_overlap=args.tile_overlap,
             guidance=Guidance(scale=args.guidance, mode="padcfg" if args.padcfg else "cfg"),
-            color_fix=args.color_fix,
+            grid_filter=args.grid_filter, color_fix=args.color_fix,
         )
     except ValueError as e:
         raise CLIError(str(e)) from None

@@ -1,7 +1,7 @@
 """`upscale()`: the one public entry for inference. It fixes the order of everything else:
 
 images -> chunks of the batch -> bicubic resize to the output size -> [-1, 1] -> tiles ->
-self-ensemble -> guidance -> model -> blend -> colour fix -> grey inputs kept grey -> clamp -> [0, 1],
+grid filter -> self-ensemble -> guidance -> model -> blend -> colour fix -> grey inputs kept grey -> clamp -> [0, 1],
 alpha resized apart.
 """
 
@@ -21,6 +21,7 @@ from torch import Tensor
 from .callbacks import ProgressFn, StopFn, check_stop
 from .colorfix import COLOR_FIXES, ColorFix, color_fix, is_grey, to_grey
 from .ensemble import ENSEMBLE_OFFSETS, self_ensemble
+from .gridfilter import check_window, grid_filtered
 from .guidance import Guidance, Restorer, guided
 from .memory import fits_in, free_memory, plan_tile, round_up, simulate_peak
 from .model import GenDRPix
@@ -40,6 +41,9 @@ class UpscaleOptions:
     ensemble: int = 1
     """Padding self-ensemble size: 1 (off), 2, 4 or 8 grid shifts; costs that many passes."""
     guidance: Guidance = field(default_factory=Guidance)
+    grid_filter: int = 0
+    """Grid filter window in pixels (a multiple of 8; 0 = off; 64 is a good value): removes the local
+    8-periodic part of what the model added (`gridfilter.py`), at almost no cost, instead of K passes."""
     tile: int = 0
     """Tile edge in output pixels (rounded up to the model's multiple); 0 = automatic: the whole
     image if its simulated memory peak fits in the device's free memory, else the largest tile that
@@ -57,6 +61,7 @@ class UpscaleOptions:
             raise ValueError(f"scale must be in [1, 8], got {self.scale}")
         if self.ensemble not in ENSEMBLE_OFFSETS:
             raise ValueError(f"ensemble must be one of {sorted(ENSEMBLE_OFFSETS)}, got {self.ensemble}")
+        check_window(self.grid_filter)
         if self.tile < 0 or self.tile_overlap < 0 or self.batch_size < 0 or self.min_tile < 1:
             raise ValueError("tile, tile_overlap and batch_size must be >= 0, min_tile >= 1")
         if self.tile and self.tile <= self.tile_overlap:
@@ -112,7 +117,7 @@ def upscale(
         run_device, run_dtype = model.device, model.dtype
         align = model.config.unet.pixel_multiple
         tile, batch, fuse = _plan(model, opts, b, oh, ow)
-        restore = _restorer(model, opts.ensemble, opts.guidance, positive, negative, fuse)
+        restore = _restorer(model, opts, positive, negative, fuse)
         chunks = range(0, b, batch)
         done = 0
         for start in chunks:
@@ -155,9 +160,10 @@ def _resize_alpha(alpha: Tensor, size: tuple[int, int]) -> Tensor:
     return torch.where(a > 1 - eps, 1.0, torch.where(a < eps, 0.0, a))
 
 
-def _restorer(model: GenDRPix, ensemble: int, guidance: Guidance, positive: Tensor | None,
-              negative: Tensor | None, fuse: bool) -> Restorer:
-    return self_ensemble(guided(model, guidance, positive, negative, fuse=fuse), ensemble)
+def _restorer(model: GenDRPix, opts: UpscaleOptions, positive: Tensor | None, negative: Tensor | None,
+              fuse: bool) -> Restorer:
+    model_passes = self_ensemble(guided(model, opts.guidance, positive, negative, fuse=fuse), opts.ensemble)
+    return grid_filtered(model_passes, opts.grid_filter)
 
 
 MAX_AUTO_BATCH = 8
@@ -179,7 +185,7 @@ def _plan(model: GenDRPix, opts: UpscaleOptions, images: int, oh: int, ow: int) 
 
     def peak(n: int, fuse: bool):
         return functools.partial(_simulated_peak, model.config, model.dtype, model.memory_format, n,
-                                 opts.ensemble, opts.guidance, fuse)
+                                 _restorer_options(opts), fuse)
 
     batch = min(images, opts.batch_size or 1)
     if opts.tile:
@@ -209,18 +215,23 @@ def estimate_memory(model: GenDRPix, height: int, width: int, options: UpscaleOp
     oh, ow = output_size(height, width, opts.scale or model.config.scale)
     if opts.tile:
         oh, ow = min(oh, opts.tile), min(ow, opts.tile)
-    return _simulated_peak(model.config, model.dtype, model.memory_format, 1, opts.ensemble, opts.guidance, False,
+    return _simulated_peak(model.config, model.dtype, model.memory_format, 1, _restorer_options(opts), False,
                            round_up(oh, align), round_up(ow, align))
 
 
+def _restorer_options(opts: UpscaleOptions) -> UpscaleOptions:
+    """Only what shapes the restorer (the memoisation key of `_simulated_peak`)."""
+    return UpscaleOptions(ensemble=opts.ensemble, guidance=opts.guidance, grid_filter=opts.grid_filter)
+
+
 @functools.lru_cache(maxsize=256)
-def _simulated_peak(config, dtype: torch.dtype, memory_format: torch.memory_format, batch: int, ensemble: int,
-                    guidance: Guidance, fuse: bool, h: int, w: int) -> int:
+def _simulated_peak(config, dtype: torch.dtype, memory_format: torch.memory_format, batch: int,
+                    opts: UpscaleOptions, fuse: bool, h: int, w: int) -> int:
     """Activation peak of one tile on a meta-device twin of the model (memoised per size: ~0.2 s each)."""
     with torch.device("meta"):
         twin = GenDRPix(config).to(dtype=dtype, memory_format=memory_format)
     x = torch.empty(batch, 3, h, w, device="meta", dtype=dtype)
-    return simulate_peak(_restorer(twin, ensemble, guidance, None, None, fuse), x)
+    return simulate_peak(_restorer(twin, opts, None, None, fuse), x)
 
 
 def _smallest_tile(opts: UpscaleOptions, align: int) -> int:

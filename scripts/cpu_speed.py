@@ -31,17 +31,20 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--model", help="GenDR-Pix checkpoint (default: the bundled model)")
+    p.add_argument("--ours-only", action="store_true", help="skip Real-ESRGAN / SPAN")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
     model = gendr_pix.load_model(args.model) if args.model else gendr_pix.load_default_model()
     methods = {
         "GenDR-Pix small, w=1": lambda x: gendr_pix.upscale(model, x, gendr_pix.UpscaleOptions(scale=4)),
+        "GenDR-Pix small, w=1 + grid filter 64 px": lambda x: gendr_pix.upscale(
+            model, x, gendr_pix.UpscaleOptions(scale=4, grid_filter=64)),
         "GenDR-Pix small, ensemble x4": lambda x: gendr_pix.upscale(
             model, x, gendr_pix.UpscaleOptions(scale=4, ensemble=4)),
     }
-    found = available()
-    if not found:
+    found = {} if args.ours_only else available()
+    if not found and not args.ours_only:
         print("no reference upscalers cached (run `python -m gendr_pix fetch-weights`); timing ours only")
     methods.update({name: NcnnUpscaler(path, args.threads) for name, path in found.items()})
 

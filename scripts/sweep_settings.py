@@ -1,5 +1,6 @@
 """Settings sweep for the node defaults: padding self-ensemble size x guidance mode x guidance scale
-(and optionally a colour fix), each scored like `eval` does (same seeded inputs, same metrics).
+x grid filter window (and optionally a colour fix), each scored like `eval` does (same seeded inputs,
+same metrics).
 
     PYTHONPATH=. python scripts/sweep_settings.py --hr data/photos/val --json sweep.json \
         --ensemble 1,2,4 --modes cfg,padcfg --scales 1,1.5,2
@@ -22,15 +23,17 @@ from gendr_pix.training.evaluate import EvalConfig, evaluate_methods, markdown_t
 
 
 def methods(model: gendr_pix.GenDRPix, ensembles: list[int], modes: list[str], scales: list[float],
-            color_fix: str) -> dict:
+            color_fix: str, grid_filters: list[int]) -> dict:
     out = {}
     for k in ensembles:
         for mode in modes:
             for w in scales:
-                options = gendr_pix.UpscaleOptions(scale=4.0, ensemble=k, color_fix=color_fix,
-                                                   guidance=gendr_pix.Guidance(scale=w, mode=mode))
-                name = f"ensemble {k}, {mode} w={w:g}" + (f", {color_fix} colour fix" if color_fix != "none" else "")
-                out[name] = lambda lq, o=options: gendr_pix.upscale(model, lq, o)
+                for px in grid_filters:
+                    options = gendr_pix.UpscaleOptions(scale=4.0, ensemble=k, color_fix=color_fix, grid_filter=px,
+                                                       guidance=gendr_pix.Guidance(scale=w, mode=mode))
+                    name = (f"ensemble {k}, {mode} w={w:g}" + (f", grid filter {px} px" if px else "")
+                            + (f", {color_fix} colour fix" if color_fix != "none" else ""))
+                    out[name] = lambda lq, o=options: gendr_pix.upscale(model, lq, o)
     return out
 
 
@@ -44,6 +47,7 @@ def main() -> None:
     p.add_argument("--modes", default="cfg,padcfg")
     p.add_argument("--scales", default="1,1.5,2")
     p.add_argument("--color-fix", default="none")
+    p.add_argument("--grid-filter", default="0", help="grid filter windows in px (comma list; 0 = off)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default="")
     a = p.parse_args()
@@ -52,7 +56,7 @@ def main() -> None:
     cfg = EvalConfig(folder=a.hr, crop=a.crop, settings=tuple(a.settings.split(",")), threads=a.threads)
     ensembles = [int(k) for k in comma_floats(a.ensemble)]
     report = evaluate_methods(methods(model, ensembles, a.modes.split(","), list(comma_floats(a.scales)),
-                                      a.color_fix), cfg)
+                                      a.color_fix, [int(v) for v in comma_floats(a.grid_filter)]), cfg)
     report["sweep"] = vars(a)  # the grid that made this file (report["config"] only holds the eval's inputs)
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1))

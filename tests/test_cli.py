@@ -41,12 +41,24 @@ def test_single_file_output_name_and_same_result_as_the_api(setup):
     assert (saved - api).abs().max() <= 0.5 / 255 + 1e-6
 
 
+def test_grid_filter_flag_alone_takes_the_default_window(setup):
+    tmp, model, inputs = setup
+    assert main(["upscale", str(inputs / "a.png"), "-o", str(tmp / "f.png"), "--model", str(model),
+                 "--grid-filter"]) == 0
+    options = g.UpscaleOptions(scale=4, grid_filter=g.GRID_FILTER_WINDOW)
+    api = g.upscale(g.load_model(model), load_image(inputs / "a.png"), options)
+    assert (load_image(tmp / "f.png") - api).abs().max() <= 0.5 / 255 + 1e-6
+    plain = g.upscale(g.load_model(model), load_image(inputs / "a.png"), g.UpscaleOptions(scale=4))
+    assert (api - plain).abs().max() > 2 / 255
+
+
 @pytest.mark.parametrize("args, message", [
     (["missing.png"], "missing.png: no such file or folder"),
     (["in/a.png", "--model", "in/a.png"], "neither safetensors nor a PyTorch pickle"),
     (["broken.png"], "cannot read as an image"),
     (["in/a.png", "--scale", "12"], "scale must be in [1, 8]"),
     (["in/a.png", "--tile", "64", "--tile-overlap", "64"], "must be larger than tile_overlap"),
+    (["in/a.png", "--grid-filter", "20"], "grid filter window must be 0 (off) or a multiple of 8"),
 ])
 def test_errors_are_one_line(setup, capsys, monkeypatch, args, message):
     tmp, model, _ = setup

@@ -8,7 +8,6 @@ import sys
 import pytest
 import torch
 
-import gendr_pix
 from gendr_pix import UNET_PRESETS, GenDRPix, ModelConfig, UpscaleOptions, upscale
 from gendr_pix.memory import PeakTensorMemory, module_bytes, plan_tile, simulate_peak
 
@@ -117,10 +116,9 @@ def test_auto_batch_takes_as_many_frames_as_fit(monkeypatch):
     torch.testing.assert_close(plenty, unknown, rtol=1e-4, atol=1e-5)
     sizes.clear()
     def need(n):  # what the planner checks for n whole 64x64 frames: activations (+25 %), images, reserve
-        peak = up._simulated_peak(model.config, model.dtype, model.memory_format, n, 1, model_guidance, False, 64, 64)
+        peak = up._simulated_peak(model.config, model.dtype, model.memory_format, n, UpscaleOptions(), False, 64, 64)
         return int(peak * 1.25) + 512 * 2**20 + 3 * n * 3 * 64 * 64 * 4
 
-    model_guidance = gendr_pix.Guidance()
     assert need(2) < need(4)
     monkeypatch.setattr(up, "free_memory", lambda device: need(2) + 1)
     upscale(model, frames)

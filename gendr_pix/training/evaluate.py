@@ -52,6 +52,8 @@ class EvalConfig:
     padcfg_scales: tuple[float, ...] = (1.5,)
     ensembles: tuple[int, ...] = (2, 4)
     """Padding self-ensemble sizes to report besides the plain pass."""
+    grid_filters: tuple[int, ...] = ()
+    """Grid filter windows (px) to report on the plain pass (`UpscaleOptions.grid_filter`)."""
     references: bool = True
     threads: int = 2
     save_dir: str = ""
@@ -91,6 +93,9 @@ def our_methods(model: GenDRPix, cfg: EvalConfig) -> dict[str, Upscaler]:
     for k in cfg.ensembles:
         if k > 1:
             methods[f"GenDR-Pix small, ensemble x{k}"] = make(UpscaleOptions(scale=s, ensemble=k))
+    for px in cfg.grid_filters:
+        if px:
+            methods[f"GenDR-Pix small, grid filter {px} px"] = make(UpscaleOptions(scale=s, grid_filter=px))
     for w in cfg.padcfg_scales:
         methods[f"GenDR-Pix small, PadCFG w={w:g}"] = make(
             UpscaleOptions(scale=s, guidance=Guidance(scale=w, mode="padcfg")))
