@@ -1,4 +1,4 @@
-"""Model-side nodes: loader, self-ensemble, guidance. Schemas here; logic in model_value.py.
+"""Model-side nodes: loader, self-ensemble, guidance, grid filter. Schemas here; logic in model_value.py.
 
 Node ids and input order are frozen: saved workflows store widget values by position.
 """
@@ -8,12 +8,21 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from . import comfy_glue as glue
-from .model_value import ENSEMBLE_SIZES, GUIDANCE_MODES, PRECISIONS, with_ensemble, with_guidance
+from .model_value import (
+    ENSEMBLE_SIZES,
+    GRID_FILTER_WINDOW,
+    GUIDANCE_MODES,
+    PRECISIONS,
+    with_ensemble,
+    with_grid_filter,
+    with_guidance,
+)
 
 CATEGORY = "image/upscaling/GenDR-Pix"
 PixModelType = io.Custom("GENDR_PIX_MODEL")
 
-MODEL_IN_TOOLTIP = "A GenDR-Pix model from the GenDR-Pix Model Loader (optionally through Self-ensemble/Guidance)."
+MODEL_IN_TOOLTIP = ("A GenDR-Pix model from the GenDR-Pix Model Loader (optionally through Self-ensemble, Guidance "
+                    "or Grid Filter).")
 MODEL_OUT_TOOLTIP = "The model with this node's setting; the input model is left unchanged."
 
 
@@ -103,3 +112,27 @@ class GenDRPixGuidance(io.ComfyNode):
     @classmethod
     def execute(cls, model, scale: float, mode: str, positive=None, negative=None) -> io.NodeOutput:
         return io.NodeOutput(with_guidance(model, scale, mode, positive, negative))
+
+
+class GenDRPixGridFilter(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GenDRPixGridFilter",
+            display_name="GenDR-Pix Grid Filter",
+            category=CATEGORY,
+            description="Removes the faint 8x8 grid pattern a pixel-space model can add, without extra model "
+                        "passes: subtracts the local 8-periodic part of what the model changed.",
+            inputs=[
+                PixModelType.Input("model", tooltip=MODEL_IN_TOOLTIP),
+                io.Int.Input("window", default=GRID_FILTER_WINDOW, min=0, max=1024, step=8,
+                             tooltip="Neighbourhood in pixels over which the pattern is estimated (a multiple "
+                                     "of 8; 0 = off). Smaller follows patterns that change across the image "
+                                     "and removes a little more real detail; 32-64 work well."),
+            ],
+            outputs=[PixModelType.Output(display_name="model", tooltip=MODEL_OUT_TOOLTIP)],
+        )
+
+    @classmethod
+    def execute(cls, model, window: int) -> io.NodeOutput:
+        return io.NodeOutput(with_grid_filter(model, int(window)))

@@ -1,4 +1,4 @@
-"""The GENDR_PIX_MODEL value and the logic of the model-side nodes (loader, ensemble, guidance).
+"""The GENDR_PIX_MODEL value and the logic of the model-side nodes (loader, ensemble, guidance, grid filter).
 
 No ComfyUI import here: everything is plain torch + the public `gendr_pix` API, so it runs in CI.
 ComfyUI's ModelPatcher is carried as an opaque object (`patcher`); the glue module creates it.
@@ -28,6 +28,7 @@ BUNDLED_CHOICE = f"(bundled) {gendr_pix.DEFAULT_MODEL.name}"
 PRECISIONS = gendr_pix.PRECISIONS
 ENSEMBLE_SIZES: tuple[int, ...] = tuple(sorted(gendr_pix.ENSEMBLE_OFFSETS))
 GUIDANCE_MODES: tuple[str, ...] = gendr_pix.GUIDANCE_MODES
+GRID_FILTER_WINDOW = gendr_pix.GRID_FILTER_WINDOW
 
 
 class ModelChoiceError(ValueError):
@@ -38,7 +39,7 @@ class ModelChoiceError(ValueError):
 class PixModel:
     """What flows along a GENDR_PIX_MODEL wire: a loaded network plus how to run it.
 
-    Nodes never mutate one: Self-ensemble and Guidance return modified copies (`dataclasses.replace`),
+    Nodes never mutate one: Self-ensemble, Guidance and Grid Filter return modified copies (`dataclasses.replace`),
     so a branch of the graph cannot change what another branch sees. The network itself is shared.
     """
 
@@ -50,6 +51,8 @@ class PixModel:
     ensemble: int = 1
     """Padding self-ensemble size (1, 2, 4 or 8 grid shifts)."""
     guidance: gendr_pix.Guidance = field(default_factory=gendr_pix.Guidance)
+    grid_filter: int = 0
+    """Grid filter window in pixels (0 = off), `gendr_pix.UpscaleOptions.grid_filter`."""
     positive: Tensor | None = None
     """[1, L, context_dim] embedding replacing the model's stored positive one; None = stored."""
     negative: Tensor | None = None
@@ -135,6 +138,12 @@ def with_ensemble(model: PixModel, size: int) -> PixModel:
     if size not in ENSEMBLE_SIZES:
         raise ValueError(f"self-ensemble size must be one of {ENSEMBLE_SIZES}, got {size!r}")
     return replace(model, ensemble=size)
+
+
+def with_grid_filter(model: PixModel, window: int) -> PixModel:
+    """A copy of `model` whose outputs go through the grid filter with a `window`-px window (0 = off)."""
+    gendr_pix.UpscaleOptions(grid_filter=int(window))  # the core's check and message
+    return replace(model, grid_filter=int(window))
 
 
 def with_guidance(model: PixModel, scale: float, mode: str,

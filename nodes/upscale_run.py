@@ -43,7 +43,8 @@ def options_for(model: PixModel, request: UpscaleRequest) -> gendr_pix.UpscaleOp
     """The node's model settings and widgets as core options (validated there). Tiles and frames per
     call stay automatic unless a tile size is set: the core plans them from free memory."""
     return gendr_pix.UpscaleOptions(
-        scale=float(request.scale), ensemble=model.ensemble, guidance=model.guidance, tile=request.tile_size,
+        scale=float(request.scale), ensemble=model.ensemble, guidance=model.guidance,
+        grid_filter=model.grid_filter, tile=request.tile_size,
         tile_overlap=request.tile_overlap, color_fix=request.color_fix,
     )
 

@@ -40,6 +40,7 @@ FROZEN_NODES: dict[str, dict[str, tuple[str, ...]]] = {
     "GenDRPixModelLoader": {"required": ("model_name", "precision"), "optional": ()},
     "GenDRPixSelfEnsemble": {"required": ("model", "shifts"), "optional": ()},
     "GenDRPixGuidance": {"required": ("model", "scale", "mode"), "optional": ("positive", "negative")},
+    "GenDRPixGridFilter": {"required": ("model", "window"), "optional": ()},
     "GenDRPixUpscale": {"required": ("model", "image", "scale", "tile_size", "tile_overlap", "color_fix"),
                         "optional": ()},
     "GenDRPixCompare": {"required": ("before", "after"), "optional": ()},
@@ -49,6 +50,7 @@ WIDGETS: dict[str, tuple[str, ...]] = {
     "GenDRPixModelLoader": ("model_name", "precision"),
     "GenDRPixSelfEnsemble": ("shifts",),
     "GenDRPixGuidance": ("scale", "mode"),
+    "GenDRPixGridFilter": ("window",),
     "GenDRPixUpscale": ("scale", "tile_size", "tile_overlap", "color_fix"),
     "GenDRPixCompare": (),
 }

@@ -21,6 +21,7 @@ from nodes.model_value import (
     model_choices,
     resolve_model_path,
     with_ensemble,
+    with_grid_filter,
     with_guidance,
 )
 
@@ -129,6 +130,14 @@ def test_ensemble_returns_a_copy_and_leaves_the_input_alone(pix):
 def test_ensemble_rejects_sizes_the_core_does_not_have(pix, size):
     with pytest.raises(ValueError, match="self-ensemble size must be one of"):
         with_ensemble(pix, size)
+
+
+def test_grid_filter_returns_a_copy_and_checks_the_window(pix):
+    out = with_grid_filter(with_ensemble(pix, 2), 32)
+    assert (out.grid_filter, out.ensemble, pix.grid_filter) == (32, 2, 0)
+    assert with_grid_filter(out, 0).grid_filter == 0
+    with pytest.raises(ValueError, match="grid filter window.*got 20"):
+        with_grid_filter(pix, 20)
 
 
 def test_guidance_returns_a_copy_with_mode_and_scale(pix):

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import gendr_pix
-from nodes.model_value import PixModel, load_network, with_ensemble, with_guidance
+from nodes.model_value import PixModel, load_network, with_ensemble, with_grid_filter, with_guidance
 from nodes.upscale_run import (
     ProgressRelay,
     UpscaleRequest,
@@ -40,11 +40,11 @@ def test_rgb_batch_upscales_to_the_scaled_size_in_comfy_layout(pix):
 
 
 def test_result_equals_the_core_called_directly(pix):
-    model = with_guidance(with_ensemble(pix, 2), 1.7, "padcfg")
+    model = with_grid_filter(with_guidance(with_ensemble(pix, 2), 1.7, "padcfg"), 32)
     x = image()
     ours = upscale_images(model, x, UpscaleRequest(scale=2.0, color_fix="wavelet"))
     options = gendr_pix.UpscaleOptions(scale=2.0, ensemble=2, guidance=gendr_pix.Guidance(scale=1.7, mode="padcfg"),
-                                       color_fix="wavelet")
+                                       grid_filter=32, color_fix="wavelet")
     core = gendr_pix.upscale(pix.network, x.permute(0, 3, 1, 2), options).permute(0, 2, 3, 1)
     torch.testing.assert_close(ours, core)
 
@@ -54,6 +54,7 @@ def test_ensemble_and_guidance_change_the_result(pix):
     plain = upscale_images(pix, x, UpscaleRequest(scale=2.0))
     assert not torch.allclose(plain, upscale_images(with_ensemble(pix, 4), x, UpscaleRequest(scale=2.0)))
     assert not torch.allclose(plain, upscale_images(with_guidance(pix, 2.0, "cfg"), x, UpscaleRequest(scale=2.0)))
+    assert not torch.allclose(plain, upscale_images(with_grid_filter(pix, 16), x, UpscaleRequest(scale=2.0)))
 
 
 def test_rgba_keeps_a_resized_alpha(pix):
@@ -100,10 +101,11 @@ def test_auto_tiles_when_a_frame_does_not_fit_and_reports_each_tile(pix, monkeyp
 
 
 def test_widgets_become_core_options(pix):
-    model = with_guidance(with_ensemble(pix, 4), 2.0, "cfg")
+    model = with_grid_filter(with_guidance(with_ensemble(pix, 4), 2.0, "cfg"), 64)
     options = options_for(model, UpscaleRequest(scale=3.0, tile_size=256, tile_overlap=32, color_fix="adain"))
     assert (options.scale, options.tile, options.tile_overlap, options.color_fix) == (3.0, 256, 32, "adain")
     assert options.ensemble == 4 and options.guidance == gendr_pix.Guidance(scale=2.0, mode="cfg")
+    assert options.grid_filter == 64
     assert options.batch_size == 0  # frames per call: planned by the core
 
 

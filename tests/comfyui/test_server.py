@@ -247,8 +247,8 @@ def _execution_error(entry: dict) -> dict:
     return next(data for kind, data in entry["status"]["messages"] if kind == "execution_error")
 
 
-def _upscale_prompt(model: str, size: int, shifts: int = 1, tile: int = 0) -> dict:
-    return {
+def _upscale_prompt(model: str, size: int, shifts: int = 1, tile: int = 0, grid_filter: int = 0) -> dict:
+    prompt = {
         "1": {"class_type": "EmptyImage", "inputs": {"width": size, "height": size, "batch_size": 1,
                                                      "color": 0x4080C0}},
         "2": {"class_type": "GenDRPixModelLoader", "inputs": {"model_name": model, "precision": "fp32"}},
@@ -257,6 +257,21 @@ def _upscale_prompt(model: str, size: int, shifts: int = 1, tile: int = 0) -> di
                                                           "tile_size": tile, "tile_overlap": 32, "color_fix": "none"}},
         "5": {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}},
     }
+    if grid_filter:
+        prompt["6"] = {"class_type": "GenDRPixGridFilter", "inputs": {"model": ["3", 0], "window": grid_filter}}
+        prompt["4"]["inputs"]["model"] = ["6", 0]
+    return prompt
+
+
+def test_grid_filter_node_runs_in_a_graph_and_rejects_a_bad_window(server):
+    entry = server.wait(server.submit(_upscale_prompt("tiny.safetensors", 40, shifts=2, grid_filter=32)))
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:3000]
+    saved = [Path(server.base, "temp", i["subfolder"], i["filename"]) for o in entry["outputs"].values()
+             for i in o.get("images", [])]
+    assert len(saved) == 1
+    _check_image(saved[0], (160, 160))
+    error = _execution_error(server.wait(server.submit(_upscale_prompt("tiny.safetensors", 40, grid_filter=20))))
+    assert error["node_type"] == "GenDRPixGridFilter" and "multiple of 8" in error["exception_message"]
 
 
 def test_bad_model_file_gives_a_node_error_and_the_server_keeps_serving(server):
