@@ -41,6 +41,7 @@ pytestmark = pytest.mark.skipif(not COMFYUI_DIR, reason="set COMFYUI_DIR (and CO
 EXPECTED_OUTPUT = {  # workflow -> (width, height, frames) of what it saves
     "gendr_pix_basic_x4": (448, 300, 1),
     "gendr_pix_best_quality": (600, 400, 1),
+    "gendr_pix_guided_grid_filter": (600, 400, 1),
     "gendr_pix_video_frames": (384, 256, 8),
 }
 
