@@ -17,12 +17,13 @@ def _toy_model(path):
 def test_evaluate_reports_every_method_and_metric(tmp_path, photo_folder, use_fake_cache):
     model = _toy_model(tmp_path / "m.safetensors")
     cfg = EvalConfig(folder=str(photo_folder), crop=64, references=False, ensembles=(2,), cfg_scales=(0.0, 2.0),
-                     padcfg_scales=(1.5,), save_dir=str(tmp_path / "out"))
+                     padcfg_scales=(1.5,), grid_filters=(32,), save_dir=str(tmp_path / "out"))
     report = evaluate(model, cfg)
     for setting in ("bicubic", "realesrgan"):
         rows = report["results"][setting]
         assert set(rows) == {"bicubic", "GenDR-Pix small (w=1)", "GenDR-Pix small, ensemble x2",
-                             "GenDR-Pix small, PadCFG w=1.5", "GenDR-Pix small, CFG w=0", "GenDR-Pix small, CFG w=2"}
+                             "GenDR-Pix small, grid filter 32 px", "GenDR-Pix small, PadCFG w=1.5",
+                             "GenDR-Pix small, CFG w=0", "GenDR-Pix small, CFG w=2"}
         for metrics in rows.values():
             assert set(metrics) == {"psnr", "ssim", "lpips", "dists", "niqe", "grid", "seconds"}
         assert rows["bicubic"]["psnr"] > 20 and 0 < rows["bicubic"]["ssim"] <= 1
@@ -45,9 +46,10 @@ def test_eval_cli_writes_json(tmp_path, photo_folder, use_fake_cache, capsys):
     _toy_model(tmp_path / "m.safetensors")
     code = main(["eval", "--hr", str(photo_folder), "--model", str(tmp_path / "m.safetensors"), "--crop", "64",
                  "--no-references", "--ensemble", "", "--cfg", "", "--padcfg", "", "--settings", "bicubic",
-                 "--json", str(tmp_path / "r.json"), "--limit", "1"])
+                 "--grid-filter", "64", "--json", str(tmp_path / "r.json"), "--limit", "1"])
     assert code == 0
-    assert "GenDR-Pix small (w=1)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "GenDR-Pix small (w=1)" in out and "GenDR-Pix small, grid filter 64 px" in out
     assert json.loads((tmp_path / "r.json").read_text())["photos"] == ["p0"]
 
 
