@@ -5,10 +5,10 @@ self-ensemble cancels it by running the model K times and averaging, which also 
 detail. The grid filter estimates the pattern locally and subtracts it: the model's residual
 (output minus its input, the resized image) is split into its 64 grid phases, each phase is averaged
 over a neighbourhood about `window` pixels wide, and what differs between the phases there, the local
-8-periodic pattern, is removed. As a convolution this
-is a comb of narrow notches at the grid frequencies (m/8, n/8 cycles per pixel, DC excluded), about
-1/window wide. The input's own content is kept (only the residual is filtered), and added detail
-that does not repeat every 8 pixels across the window passes.
+8-periodic pattern, is removed. In frequency terms it is close to a comb of narrow notches at the
+grid frequencies (m/8, n/8 cycles per pixel, DC excluded), about 1/window wide. The input's own
+content is kept (only the residual is filtered), and added detail that does not repeat every 8
+pixels across the window passes.
 """
 
 from __future__ import annotations
