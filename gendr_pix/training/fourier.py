@@ -14,6 +14,8 @@ from torch import Tensor
 
 from gendr_pix import SHUFFLE
 
+FOURIER_COMPARE = ("amplitude", "complex", "excess")
+
 
 def _axis_distance(n: int, period: int, device) -> Tensor:
     """For each FFT bin 0..n-1: circular distance (in bins) to the nearest multiple of n/period."""
@@ -36,7 +38,7 @@ def grid_mask(h: int, w: int, radius: float = 0.0, device=None, period: int = SH
 
 
 def masked_fourier_loss(output: Tensor, target: Tensor, *, radius: float = 0.0, log_amplitude: bool = False,
-                        eps: float = 1e-3, window: int = 0) -> Tensor:
+                        eps: float = 1e-3, window: int = 0, compare: str = "amplitude") -> Tensor:
     """L1 between FFT amplitudes of output and target inside the grid mask (paper: masked Fourier loss).
 
     output, target: [B, C, H, W]. The FFT uses norm="forward", so a pattern of amplitude a per pixel
@@ -49,17 +51,37 @@ def masked_fourier_loss(output: Tensor, target: Tensor, *, radius: float = 0.0, 
     photo's own texture elsewhere shares the grid bins with a faint pattern on a smooth patch, and
     amplitudes of random phase add up to little more than the larger one, so the pattern costs less
     (a third less in the test); per tile it is compared against the smooth patch alone.
+
+    `compare` says what is compared at the grid bins:
+    - "amplitude" (the paper's loss): |F(output)| against |F(target)|. Amplitudes say nothing of
+      phase, so a textured tile whose bins already hold the photo's energy can take on a pattern of the
+      same amplitude and the wrong phase at no cost (phase 14's grid rose).
+    - "complex": |F(output) - F(target)|, the 8-periodic part of the error itself. It also charges
+      for grid-bin content of the photo that the input does not determine, so it pulls those bins
+      towards zero (below the photo's energy).
+    - "excess": max(0, |F(output) - F(target)| - |F(target)|): only 8-periodic content that puts the
+      output further from the target than empty bins would. Leaving the bins empty is free, so it
+      does not smooth; a pattern of the wrong phase is charged.
     """
     if output.shape != target.shape:
         raise ValueError(f"output {tuple(output.shape)} and target {tuple(target.shape)} differ in shape")
+    if compare not in FOURIER_COMPARE:
+        raise ValueError(f"compare must be one of {', '.join(FOURIER_COMPARE)}, got {compare!r}")
+    if log_amplitude and compare != "amplitude":
+        raise ValueError(f"log_amplitude works with compare='amplitude' only, got {compare!r}")
     if window:
         if window % SHUFFLE or window > min(output.shape[-2:]):
             raise ValueError(f"window must be a multiple of {SHUFFLE} no larger than the image "
                              f"{tuple(output.shape[-2:])}, got {window}")
         return masked_fourier_loss(_tiles(output, window), _tiles(target, window), radius=radius,
-                                   log_amplitude=log_amplitude, eps=eps)
+                                   log_amplitude=log_amplitude, eps=eps, compare=compare)
     h, w = output.shape[-2:]
     mask = grid_mask(h, w, radius, output.device)
+    if compare != "amplitude":
+        error = torch.fft.fft2((output - target).float(), norm="forward")[..., mask].abs()
+        if compare == "excess":
+            error = (error - torch.fft.fft2(target.float(), norm="forward")[..., mask].abs()).relu()
+        return error.sum(-1).mean()
     a = torch.fft.fft2(output.float(), norm="forward").abs()[..., mask]
     b = torch.fft.fft2(target.float(), norm="forward").abs()[..., mask]
     if log_amplitude:

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from gendr_pix import SHUFFLE, GenDRPix, resize
 
 from .discriminators import FeatureDiscriminator
-from .fourier import masked_fourier_loss
+from .fourier import FOURIER_COMPARE, masked_fourier_loss
 from .latent import LatentTeacher, StageOneStudent
 from .losses import generator_adv_loss, l1, random_pad
 
@@ -52,6 +52,10 @@ class LossConfig:
     fourier_window: int = 0
     """Score the masked Fourier term per `fourier_window`-px tile (a multiple of 8; 0 = the whole crop),
     so a faint 8x8 pattern on a smooth patch is not hidden by texture elsewhere in the crop."""
+    fourier_compare: str = "amplitude"
+    """What the Fourier term compares at the grid bins: "amplitude" (paper), "complex" (the 8-periodic
+    part of the error; also charges for a wrong phase) or "excess" (only periodic content that is worse
+    than empty bins); see `masked_fourier_loss`."""
     adversarial_start: int = 0
     """Step from which the adversarial term is on (a short warm-up lets the generator settle first)."""
     negative_share: float = 0.25
@@ -77,6 +81,11 @@ class LossConfig:
         if self.fourier_window < 0 or self.fourier_window % SHUFFLE:
             raise ValueError(f"loss.fourier_window must be 0 or a positive multiple of {SHUFFLE}, "
                              f"got {self.fourier_window}")
+        if self.fourier_compare not in FOURIER_COMPARE:
+            raise ValueError(f"loss.fourier_compare must be one of {', '.join(FOURIER_COMPARE)}, "
+                             f"got {self.fourier_compare!r}")
+        if self.fourier_log and self.fourier_compare != "amplitude":
+            raise ValueError("loss.fourier_log works with loss.fourier_compare = 'amplitude' only")
 
 
 @dataclass
@@ -169,7 +178,7 @@ class PixelObjective:
             total, logs["dists"] = total + cfg.dists * d, d.item()
         if cfg.fourier:
             f = masked_fourier_loss(pos, t_fourier, radius=cfg.fourier_radius, log_amplitude=cfg.fourier_log,
-                                    window=cfg.fourier_window)
+                                    window=cfg.fourier_window, compare=cfg.fourier_compare)
             total, logs["fourier"] = total + cfg.fourier * f, f.item()
         if cfg.adversarial and self.discriminator is not None and step >= cfg.adversarial_start:
             g = generator_adv_loss(self.discriminator(random_pad(pos)))
@@ -177,7 +186,7 @@ class PixelObjective:
         if neg.shape[0]:
             neg_l1 = l1(neg, t_neg)
             n = neg_l1 + (cfg.fourier * masked_fourier_loss(neg, t_neg, radius=cfg.fourier_radius,
-                                                            window=cfg.fourier_window)
+                                                            window=cfg.fourier_window, compare=cfg.fourier_compare)
                           if cfg.fourier else 0)
             total, logs["neg_l1"] = total + n * (x.shape[0] - n_pos) / n_pos, neg_l1.item()
         logs["loss"] = total.item()

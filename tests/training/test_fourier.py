@@ -71,3 +71,39 @@ def test_windowed_fourier_loss_sees_a_faint_pattern_on_a_smooth_patch_whatever_t
     assert torch.allclose(odd, tiled[0] * 16 / 9, rtol=1e-4)  # the 3x3 whole tiles only
     with pytest.raises(ValueError, match="multiple of 8"):
         masked_fourier_loss(textured, textured, window=60)
+
+
+def test_complex_and_excess_modes_charge_a_pattern_of_the_right_amplitude_and_the_wrong_phase():
+    flat = torch.full((1, 3, 64, 64), 0.5)
+    pattern = _planted(64, amp=0.05)
+    target = flat + pattern  # a photo with real 8-periodic content (blinds, a fence)
+    shifted = flat + pattern.roll(shifts=(3, 5), dims=(-2, -1))  # same spectrum amplitude, other phase
+    assert masked_fourier_loss(shifted, target) < 1e-6  # amplitudes cannot see it
+    wrong, missing = (masked_fourier_loss(x, target, compare="complex") for x in (shifted, flat))
+    assert wrong > missing > 0.1  # complex: worse than leaving the pattern out, which costs too
+    wrong, missing = (masked_fourier_loss(x, target, compare="excess") for x in (shifted, flat))
+    assert wrong > 0.05 and missing < 1e-6  # excess: empty grid bins are free, a wrong pattern is not
+    half = masked_fourier_loss(flat + pattern / 2, target, compare="excess")
+    assert half < 1e-6  # closer to the target than empty bins: nothing to charge
+    for compare in ("complex", "excess"):
+        assert masked_fourier_loss(target, target, compare=compare, window=32) == 0
+
+
+@pytest.mark.parametrize("compare", ["complex", "excess"])
+def test_complex_and_excess_modes_react_to_artifacts_not_to_detail_and_have_a_gradient(compare):
+    target = _natural()
+    detail = _natural(seed=5) - _natural(seed=5).mean()
+    detail = target + detail * (_planted().pow(2).mean() / detail.pow(2).mean()).sqrt()
+    out = (target + _planted()).requires_grad_(True)
+    on_artifact = masked_fourier_loss(out, target, compare=compare)
+    assert on_artifact > 10 * masked_fourier_loss(detail, target, compare=compare)
+    on_artifact.backward()
+    assert torch.isfinite(out.grad).all() and out.grad.abs().sum() > 0
+
+
+def test_fourier_loss_names_a_bad_compare_mode():
+    target = _natural()
+    with pytest.raises(ValueError, match="compare must be one of amplitude, complex, excess, got 'phase'"):
+        masked_fourier_loss(target, target, compare="phase")
+    with pytest.raises(ValueError, match="log_amplitude works with compare='amplitude' only"):
+        masked_fourier_loss(target, target, compare="complex", log_amplitude=True)

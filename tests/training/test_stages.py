@@ -210,17 +210,23 @@ def test_sharpened_target_changes_the_losses_but_not_what_the_discriminator_call
         toy_config(tmp_path, photo_folder, "pixel", loss={"fourier_window": 12})
 
 
-def test_fourier_window_reaches_the_objective(tmp_path, photo_folder, use_fake_cache):
+def test_fourier_window_and_compare_reach_the_objective(tmp_path, photo_folder, use_fake_cache):
     batch = fixed_batch(photo_folder)
     logs = []
-    for window in (0, 32):
+    for window, compare in ((0, "amplitude"), (32, "amplitude"), (32, "complex")):
         torch.manual_seed(0)
-        trainer = Trainer(toy_config(tmp_path / str(window), photo_folder, "pixel",
-                                     loss={"fourier_window": window, "fourier": 1.0}), progress=False)
+        trainer = Trainer(toy_config(tmp_path / f"{window}-{compare}", photo_folder, "pixel",
+                                     loss={"fourier_window": window, "fourier_compare": compare, "fourier": 1.0}),
+                          progress=False)
         torch.manual_seed(1)
         logs.append(trainer.objective(trainer.model, batch, step=0).logs)
-    assert logs[0]["l1"] == pytest.approx(logs[1]["l1"], rel=1e-6)
+    assert logs[0]["l1"] == pytest.approx(logs[1]["l1"], rel=1e-6) == pytest.approx(logs[2]["l1"], rel=1e-6)
     assert logs[0]["fourier"] != pytest.approx(logs[1]["fourier"], rel=1e-3)
+    assert logs[2]["fourier"] > logs[1]["fourier"]  # |a - b| >= ||a| - |b|| bin by bin
+    with pytest.raises(ValueError, match="fourier_compare must be one of amplitude, complex, excess"):
+        toy_config(tmp_path, photo_folder, "pixel", loss={"fourier_compare": "phase"})
+    with pytest.raises(ValueError, match="fourier_log works with loss.fourier_compare = 'amplitude' only"):
+        toy_config(tmp_path, photo_folder, "pixel", loss={"fourier_compare": "excess", "fourier_log": True})
 
 
 def test_stop_at_gives_the_early_snapshot_of_the_longer_run(tmp_path, photo_folder, use_fake_cache):
