@@ -40,7 +40,8 @@ def merge(terms: list[tuple[Path, float]]) -> gendr_pix.GenDRPix:
     for path, model, _ in models[1:]:
         if model.config != first.config:
             raise ValueError(f"{path} has another architecture than {first_path}")
-    merged = {k: sum(w * m.state_dict()[k].float() for _, m, w in models) for k in first.state_dict()}
+    states = [(m.state_dict(), w) for _, m, w in models]
+    merged = {k: sum(w * sd[k].float() for sd, w in states) for k in states[0][0]}
     first.load_state_dict(merged)
     return first
 

@@ -77,16 +77,15 @@ def masked_fourier_loss(output: Tensor, target: Tensor, *, radius: float = 0.0, 
                                    log_amplitude=log_amplitude, eps=eps, compare=compare)
     h, w = output.shape[-2:]
     mask = grid_mask(h, w, radius, output.device)
-    if compare != "amplitude":
-        error = torch.fft.fft2((output - target).float(), norm="forward")[..., mask].abs()
-        if compare == "excess":
-            error = (error - torch.fft.fft2(target.float(), norm="forward")[..., mask].abs()).relu()
-        return error.sum(-1).mean()
-    a = torch.fft.fft2(output.float(), norm="forward").abs()[..., mask]
-    b = torch.fft.fft2(target.float(), norm="forward").abs()[..., mask]
+    fo = torch.fft.fft2(output.float(), norm="forward")[..., mask]
+    ft = torch.fft.fft2(target.float(), norm="forward")[..., mask]
+    a, b = fo.abs(), ft.abs()
     if log_amplitude:
         return (torch.log(eps + a) - torch.log(eps + b)).abs().mean()
-    return (a - b).abs().sum(-1).mean()
+    if compare == "amplitude":
+        return (a - b).abs().sum(-1).mean()
+    error = (fo - ft).abs()
+    return (error if compare == "complex" else (error - b).relu()).sum(-1).mean()
 
 
 def _tiles(x: Tensor, size: int) -> Tensor:
