@@ -64,6 +64,10 @@ class RunConfig:
     stop_at: int = 0
     """Stop (after saving) at this step with the schedule still planned for `steps` (0 = at `steps`):
     reproduces an early snapshot of a longer run exactly (the learning rate depends on `steps`)."""
+    train_only: tuple[str, ...] = ()
+    """Train only the generator parameters under these name prefixes (e.g. "unet.conv_out"), the rest
+    frozen; empty = all. Why: fine-tuning a finished model for one flaw (the 8x8 pattern comes out of
+    the last conv before the pixel-shuffle) without letting the whole network drift."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -72,6 +76,8 @@ class RunConfig:
             raise ValueError("run.steps and run.batch must be >= 1")
         if not 0 <= self.stop_at <= self.steps:
             raise ValueError(f"run.stop_at must be in [0, run.steps = {self.steps}], got {self.stop_at}")
+        if isinstance(self.train_only, str) or not all(isinstance(x, str) and x for x in self.train_only):
+            raise ValueError(f"run.train_only must be a list of parameter-name prefixes, got {self.train_only!r}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -54,11 +54,25 @@ def param_groups(generator: nn.Module, cfg: TrainConfig) -> list[dict]:
     """AdamW groups: the condition embeddings (if any) with their LR multiplier, then the network.
     GenDRPix registers its embeddings before the UNet, so the optimizer's parameter numbering is
     generator.parameters() order either way."""
-    params = list(generator.named_parameters())
+    params = [(n, p) for n, p in generator.named_parameters() if p.requires_grad]
     emb = [p for n, p in params if n in ("positive", "negative")]
     rest = [p for n, p in params if n not in ("positive", "negative")]
     groups = [{"params": emb, "lr_mult": cfg.run.embedding_lr_mult}] if emb else []
     return groups + [{"params": rest, "lr_mult": 1.0}]
+
+
+def freeze_except(generator: nn.Module, prefixes: tuple[str, ...]) -> None:
+    """`run.train_only`: leave gradients on only the parameters under `prefixes` (all if empty)."""
+    if not prefixes:
+        return
+    names = [n for n, _ in generator.named_parameters()]
+    for prefix in prefixes:
+        if not any(n == prefix or n.startswith(prefix + ".") for n in names):
+            tops = sorted({n.rsplit(".", 1)[0] for n in names if n.count(".") <= 2})
+            raise ValueError(f"run.train_only: {prefix!r} names no generator parameter "
+                             f"(modules with parameters include: {', '.join(tops[:40])})")
+    for n, p in generator.named_parameters():
+        p.requires_grad_(any(n == prefix or n.startswith(prefix + ".") for prefix in prefixes))
 
 
 @torch.no_grad()
@@ -97,6 +111,7 @@ class Trainer:
         self.objective = build_objective(cfg)
         self._place()
         self.generator = self.objective.generator.train().requires_grad_(True)
+        freeze_except(self.generator, cfg.run.train_only)
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) if cfg.run.ema else None
         self.disc = self.objective.discriminator
         self.opt_g = torch.optim.AdamW(param_groups(self.generator, cfg), lr=cfg.run.lr, betas=(0.9, 0.99),

@@ -244,3 +244,19 @@ def test_stop_at_gives_the_early_snapshot_of_the_longer_run(tmp_path, photo_fold
     assert [s["loss"] for s in snap] == pytest.approx([s["loss"] for s in ref], rel=1e-5)
     with pytest.raises(ValueError, match="stop_at must be in"):
         toy_config(tmp_path, photo_folder, "pixel", run={"steps": 4, "stop_at": 5})
+
+
+def test_train_only_moves_just_the_named_parameters(tmp_path, photo_folder, use_fake_cache):
+    cfg = toy_config(tmp_path, photo_folder, "pixel", run={"train_only": ["unet.conv_out"]})
+    trainer = Trainer(cfg, progress=False)
+    before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    _fit_fixed(trainer, fixed_batch(photo_folder), 3, "l1")
+    moved = {k for k, v in trainer.generator.state_dict().items() if not torch.equal(v, before[k])}
+    assert moved == {"unet.conv_out.weight", "unet.conv_out.bias"}
+    optimized = [p for g in trainer.opt_g.param_groups for p in g["params"]]
+    assert len(optimized) == 2  # no AdamW state (or weight decay) for frozen parameters
+    ema = trainer.ema.state_dict()
+    assert torch.equal(ema["unet.conv_in.weight"], before["unet.conv_in.weight"])
+    with pytest.raises(ValueError, match="'unet.conv_outt' names no generator parameter"):
+        Trainer(toy_config(tmp_path / "b", photo_folder, "pixel", run={"train_only": ["unet.conv_outt"]}),
+                progress=False)
