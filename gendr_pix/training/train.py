@@ -53,7 +53,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 def param_groups(generator: nn.Module, cfg: TrainConfig) -> list[dict]:
     """AdamW groups: the condition embeddings (if any) with their LR multiplier, then the network.
     GenDRPix registers its embeddings before the UNet, so the optimizer's parameter numbering is
-    generator.parameters() order either way."""
+    generator.parameters() order (of the trainable ones, see `run.train_only`) either way."""
     params = [(n, p) for n, p in generator.named_parameters() if p.requires_grad]
     emb = [p for n, p in params if n in ("positive", "negative")]
     rest = [p for n, p in params if n not in ("positive", "negative")]
@@ -65,14 +65,14 @@ def freeze_except(generator: nn.Module, prefixes: tuple[str, ...]) -> None:
     """`run.train_only`: leave gradients on only the parameters under `prefixes` (all if empty)."""
     if not prefixes:
         return
-    names = [n for n, _ in generator.named_parameters()]
-    for prefix in prefixes:
-        if not any(n == prefix or n.startswith(prefix + ".") for n in names):
-            tops = sorted({n.rsplit(".", 1)[0] for n in names if n.count(".") <= 2})
-            raise ValueError(f"run.train_only: {prefix!r} names no generator parameter "
-                             f"(modules with parameters include: {', '.join(tops[:40])})")
-    for n, p in generator.named_parameters():
-        p.requires_grad_(any(n == prefix or n.startswith(prefix + ".") for prefix in prefixes))
+    named = list(generator.named_parameters())
+    under = {n: [pre for pre in prefixes if n == pre or n.startswith(pre + ".")] for n, _ in named}
+    for prefix in set(prefixes) - {pre for matched in under.values() for pre in matched}:
+        tops = sorted({n.rsplit(".", 1)[0] for n in under if n.count(".") <= 2})
+        raise ValueError(f"run.train_only: {prefix!r} names no generator parameter "
+                         f"(modules with parameters include: {', '.join(tops[:40])})")
+    for n, p in named:
+        p.requires_grad_(bool(under[n]))
 
 
 @torch.no_grad()
