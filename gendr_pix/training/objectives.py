@@ -56,6 +56,9 @@ class LossConfig:
     """What the Fourier term compares at the grid bins: "amplitude" (paper), "complex" (the 8-periodic
     part of the error; also charges for a wrong phase) or "excess" (only periodic content that is worse
     than empty bins); see `masked_fourier_loss`."""
+    fourier_margin: float = 1.0
+    """With "excess": the share of the target's own grid-bin amplitude an error may reach for free
+    (1 = empty bins are free; 0.5 = they cost half of what "complex" charges; 0 = "complex")."""
     adversarial_start: int = 0
     """Step from which the adversarial term is on (a short warm-up lets the generator settle first)."""
     negative_share: float = 0.25
@@ -86,6 +89,9 @@ class LossConfig:
                              f"got {self.fourier_compare!r}")
         if self.fourier_log and self.fourier_compare != "amplitude":
             raise ValueError("loss.fourier_log works with loss.fourier_compare = 'amplitude' only")
+        if not 0.0 <= self.fourier_margin <= 1.0 or (self.fourier_margin != 1.0 and self.fourier_compare != "excess"):
+            raise ValueError(f"loss.fourier_margin must be in [0, 1] and works with loss.fourier_compare = "
+                             f"'excess' only, got {self.fourier_margin} with {self.fourier_compare!r}")
 
 
 @dataclass
@@ -178,7 +184,7 @@ class PixelObjective:
             total, logs["dists"] = total + cfg.dists * d, d.item()
         if cfg.fourier:
             f = masked_fourier_loss(pos, t_fourier, radius=cfg.fourier_radius, log_amplitude=cfg.fourier_log,
-                                    window=cfg.fourier_window, compare=cfg.fourier_compare)
+                                    window=cfg.fourier_window, compare=cfg.fourier_compare, margin=cfg.fourier_margin)
             total, logs["fourier"] = total + cfg.fourier * f, f.item()
         if cfg.adversarial and self.discriminator is not None and step >= cfg.adversarial_start:
             g = generator_adv_loss(self.discriminator(random_pad(pos)))
@@ -186,7 +192,8 @@ class PixelObjective:
         if neg.shape[0]:
             neg_l1 = l1(neg, t_neg)
             n = neg_l1 + (cfg.fourier * masked_fourier_loss(neg, t_neg, radius=cfg.fourier_radius,
-                                                            window=cfg.fourier_window, compare=cfg.fourier_compare)
+                                                            window=cfg.fourier_window, compare=cfg.fourier_compare,
+                                                            margin=cfg.fourier_margin)
                           if cfg.fourier else 0)
             total, logs["neg_l1"] = total + n * (x.shape[0] - n_pos) / n_pos, neg_l1.item()
         logs["loss"] = total.item()

@@ -89,6 +89,23 @@ def test_complex_and_excess_modes_charge_a_pattern_of_the_right_amplitude_and_th
         assert masked_fourier_loss(target, target, compare=compare, window=32) == 0
 
 
+def test_excess_margin_charges_empty_bins_in_between_excess_and_complex():
+    flat = torch.full((1, 3, 64, 64), 0.5)
+    pattern = _planted(64, amp=0.05)
+    target = flat + pattern
+    shifted = flat + pattern.roll(shifts=(3, 5), dims=(-2, -1))
+    complex_missing = masked_fourier_loss(flat, target, compare="complex")
+    half_missing = masked_fourier_loss(flat, target, compare="excess", margin=0.5)
+    assert half_missing == pytest.approx(0.5 * complex_missing.item(), rel=1e-5)  # empty bins cost again
+    assert masked_fourier_loss(flat, target, compare="excess", margin=0.0) == pytest.approx(complex_missing.item())
+    full = masked_fourier_loss(shifted, target, compare="excess")
+    assert masked_fourier_loss(shifted, target, compare="excess", margin=0.5) > full  # a wrong phase costs more
+    assert masked_fourier_loss(target, target, compare="excess", margin=0.5, window=32) == 0
+    for bad in ({"compare": "excess", "margin": 1.5}, {"compare": "complex", "margin": 0.5}):
+        with pytest.raises(ValueError, match="margin must be in \\[0, 1\\] and is used with compare='excess' only"):
+            masked_fourier_loss(target, target, **bad)
+
+
 @pytest.mark.parametrize("compare", ["complex", "excess"])
 def test_complex_and_excess_modes_react_to_artifacts_not_to_detail_and_have_a_gradient(compare):
     target = _natural()

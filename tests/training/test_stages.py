@@ -227,6 +227,8 @@ def test_fourier_window_and_compare_reach_the_objective(tmp_path, photo_folder, 
         toy_config(tmp_path, photo_folder, "pixel", loss={"fourier_compare": "phase"})
     with pytest.raises(ValueError, match="fourier_log works with loss.fourier_compare = 'amplitude' only"):
         toy_config(tmp_path, photo_folder, "pixel", loss={"fourier_compare": "excess", "fourier_log": True})
+    with pytest.raises(ValueError, match="fourier_margin must be in \\[0, 1\\] and works with loss.fourier_compare"):
+        toy_config(tmp_path, photo_folder, "pixel", loss={"fourier_compare": "complex", "fourier_margin": 0.5})
 
 
 def test_stop_at_gives_the_early_snapshot_of_the_longer_run(tmp_path, photo_folder, use_fake_cache):
