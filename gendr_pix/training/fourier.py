@@ -65,7 +65,7 @@ def masked_fourier_loss(output: Tensor, target: Tensor, *, radius: float = 0.0, 
       the bins empty is then free, and a pattern of the wrong phase is charged; but a network pushed
       hard by it may empty the bins everywhere, the photo's own content included (phases 19 and 21:
       bicubic-input grid 1.00 -> 0.86 / 0.81). A `margin` below 1 charges an empty bin
-      (1 - margin) |F(target)|; 0 is "complex".
+      (1 - margin) |F(target)|; 0 is "complex" (phase 22's 0.5 did not keep those bins: 0.83).
     """
     if output.shape != target.shape:
         raise ValueError(f"output {tuple(output.shape)} and target {tuple(target.shape)} differ in shape")

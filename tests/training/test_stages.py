@@ -213,16 +213,18 @@ def test_sharpened_target_changes_the_losses_but_not_what_the_discriminator_call
 def test_fourier_window_and_compare_reach_the_objective(tmp_path, photo_folder, use_fake_cache):
     batch = fixed_batch(photo_folder)
     logs = []
-    for window, compare in ((0, "amplitude"), (32, "amplitude"), (32, "complex")):
+    for window, compare, margin in ((0, "amplitude", 1.0), (32, "amplitude", 1.0), (32, "complex", 1.0),
+                                    (32, "excess", 1.0), (32, "excess", 0.5)):
         torch.manual_seed(0)
-        trainer = Trainer(toy_config(tmp_path / f"{window}-{compare}", photo_folder, "pixel",
-                                     loss={"fourier_window": window, "fourier_compare": compare, "fourier": 1.0}),
+        loss = {"fourier_window": window, "fourier_compare": compare, "fourier_margin": margin, "fourier": 1.0}
+        trainer = Trainer(toy_config(tmp_path / f"{window}-{compare}-{margin}", photo_folder, "pixel", loss=loss),
                           progress=False)
         torch.manual_seed(1)
         logs.append(trainer.objective(trainer.model, batch, step=0).logs)
     assert logs[0]["l1"] == pytest.approx(logs[1]["l1"], rel=1e-6) == pytest.approx(logs[2]["l1"], rel=1e-6)
     assert logs[0]["fourier"] != pytest.approx(logs[1]["fourier"], rel=1e-3)
     assert logs[2]["fourier"] > logs[1]["fourier"]  # |a - b| >= ||a| - |b|| bin by bin
+    assert logs[3]["fourier"] < logs[4]["fourier"] < logs[2]["fourier"]  # the margin sits between the two
     with pytest.raises(ValueError, match="fourier_compare must be one of amplitude, complex, excess"):
         toy_config(tmp_path, photo_folder, "pixel", loss={"fourier_compare": "phase"})
     with pytest.raises(ValueError, match="fourier_log works with loss.fourier_compare = 'amplitude' only"):
