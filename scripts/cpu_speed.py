@@ -15,7 +15,7 @@ import torch
 
 import gendr_pix
 from gendr_pix.bench.measure import cpu_name, time_runs
-from gendr_pix.training.references import NcnnUpscaler, available
+from gendr_pix.training.references import NcnnUpscaler, available, missing_hint
 
 CPU = torch.device("cpu")
 
@@ -45,7 +45,7 @@ def main() -> None:
     }
     found = {} if args.ours_only else available()
     if not found and not args.ours_only:
-        print("no reference upscalers cached (run `python -m gendr_pix fetch-weights`); timing ours only")
+        print(f"no reference upscalers: {missing_hint()}; timing ours only")
     methods.update({name: NcnnUpscaler(path, args.threads) for name, path in found.items()})
 
     print(f"{cpu_name()}, {args.threads} threads, best of {args.repeats}, seconds per x4 upscale\n")

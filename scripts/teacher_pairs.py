@@ -23,7 +23,7 @@ from PIL import Image
 
 from gendr_pix.training.data import DataConfig, PairDataset
 from gendr_pix.training.degrade import DegradeConfig
-from gendr_pix.training.references import NcnnUpscaler, available
+from gendr_pix.training.references import NcnnUpscaler, available, missing_hint
 
 
 def save_png(img: torch.Tensor, path: Path) -> None:
@@ -47,8 +47,8 @@ def main() -> None:
 
     models = available()
     if args.teacher not in models:
-        raise SystemExit(f"teacher {args.teacher!r} not found (have: {', '.join(models) or 'none'}); "
-                         "run `python -m gendr_pix fetch-weights` first")
+        raise SystemExit(f"teacher {args.teacher!r} not found (have: {', '.join(models) or 'none'}): "
+                         f"{missing_hint()}")
     teacher = NcnnUpscaler(models[args.teacher], threads=args.threads)
     data = PairDataset(DataConfig(folder=args.photos, crop=args.crop, min_scale=args.min_scale, bicubic_prob=0.0,
                                   seed=args.seed), DegradeConfig(kind="realesrgan", scale=4))

@@ -29,7 +29,7 @@ from .metrics import psnr_y, ssim_y
 from .niqe import PATCH, load_params, niqe
 from .paths import MissingAssetError
 from .perceptual import DISTS, LPIPS
-from .references import NcnnUpscaler, available
+from .references import NcnnUpscaler, available, missing_hint
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def all_methods(model: GenDRPix | None, cfg: EvalConfig) -> dict[str, Upscaler]:
     if cfg.references:
         found = available()
         if not found:
-            log.warning("no reference upscalers in the cache (run `fetch-weights`); comparing without them")
+            log.warning("no reference upscalers: %s; comparing without them", missing_hint())
         methods.update({name: NcnnUpscaler(p, cfg.threads) for name, p in found.items()})
     if model is not None:
         methods.update(our_methods(model, cfg))

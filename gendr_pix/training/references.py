@@ -21,13 +21,29 @@ REFERENCE_MODELS = {"Real-ESRGAN x4plus": "realesrgan-x4plus", "SPAN ClearRealit
 
 def available(cache: str | os.PathLike | None = None) -> dict[str, Path]:
     """Display name -> .param path, for the reference models present in the cache (and ncnn importable)."""
-    try:
-        import ncnn  # noqa: F401
-    except ImportError:
+    if not _ncnn_importable():
         return {}
     root = cache_dir(cache) / "ncnn"
     return {name: root / f"{stem}.param" for name, stem in REFERENCE_MODELS.items()
             if (root / f"{stem}.param").is_file() and (root / f"{stem}.bin").is_file()}
+
+
+def missing_hint(cache: str | os.PathLike | None = None) -> str:
+    """Why `available()` lacks reference models, as the fix to apply; "" when all of them are there.
+    Two causes need different fixes: the ncnn package, or the model files."""
+    if not _ncnn_importable():
+        return "the ncnn package is not installed (pip install ncnn, or this repository's `eval` extra)"
+    missing = [name for name in REFERENCE_MODELS if name not in available(cache)]
+    return (f"{', '.join(missing)} not in {cache_dir(cache) / 'ncnn'} (run `python -m gendr_pix fetch-weights`)"
+            if missing else "")
+
+
+def _ncnn_importable() -> bool:
+    try:
+        import ncnn  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 class NcnnUpscaler:

@@ -67,3 +67,23 @@ def test_grey_eval_scores_the_luma_of_each_photo(photo_folder):
         assert (c[0] - c[1]).abs().max() > 0.01  # the stand-in photos are in colour
         luma = (c * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0)
         torch.testing.assert_close(g[0], luma.clamp(0, 1))
+
+
+def test_missing_references_hint_names_the_fix_for_each_cause(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from gendr_pix.training.references import REFERENCE_MODELS, available, missing_hint
+
+    monkeypatch.setitem(sys.modules, "ncnn", None)  # `import ncnn` raises ImportError
+    assert available(tmp_path) == {}
+    assert "ncnn package is not installed" in missing_hint(tmp_path)  # not "run fetch-weights"
+    monkeypatch.setitem(sys.modules, "ncnn", types.ModuleType("ncnn"))
+    (tmp_path / "ncnn").mkdir()
+    for stem in ("realesrgan-x4plus.param", "realesrgan-x4plus.bin", "ClearReality4x.param"):
+        (tmp_path / "ncnn" / stem).write_text("")
+    assert list(available(tmp_path)) == ["Real-ESRGAN x4plus"]
+    hint = missing_hint(tmp_path)
+    assert hint.startswith("SPAN ClearReality4x not in") and "fetch-weights" in hint
+    (tmp_path / "ncnn" / "ClearReality4x.bin").write_text("")
+    assert missing_hint(tmp_path) == "" and set(available(tmp_path)) == set(REFERENCE_MODELS)
