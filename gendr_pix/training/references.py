@@ -33,7 +33,8 @@ def missing_hint(cache: str | os.PathLike | None = None) -> str:
     Two causes need different fixes: the ncnn package, or the model files."""
     if not _ncnn_importable():
         return "the ncnn package is not installed (pip install ncnn, or this repository's `eval` extra)"
-    missing = [name for name in REFERENCE_MODELS if name not in available(cache)]
+    found = available(cache)
+    missing = [name for name in REFERENCE_MODELS if name not in found]
     return (f"{', '.join(missing)} not in {cache_dir(cache) / 'ncnn'} (run `python -m gendr_pix fetch-weights`)"
             if missing else "")
 
