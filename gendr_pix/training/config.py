@@ -30,6 +30,7 @@ from .degrade import DegradeConfig
 from .objectives import LossConfig
 
 MODES = ("pixel", "stage1", "stage2")
+PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +59,12 @@ class RunConfig:
     threads: int = 0
     """torch threads in the training process (0 = torch's default)."""
     device: str = "cpu"
+    precision: str = "fp32"
+    """fp32 | tf32 | bf16. tf32: float32 everywhere, but CUDA matmuls/convolutions in TF32 (a GPU's
+    fast path; no effect on CPUs). bf16: also the forward passes under bfloat16 autocast; weights,
+    optimizer state, EMA and the loss statistics stay float32. Why: on a GPU the small model's step is
+    several times faster in bf16, so a short lease trains more steps; fp32 stays the default so the
+    CPU-trained phases reproduce exactly."""
     seed: int = 0
     max_minutes: float = 0.0
     """Stop (after saving) once this much wall time has passed in this invocation; 0 = no limit."""
@@ -72,6 +79,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"run.mode must be one of {MODES}, got {self.mode!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"run.precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.steps < 1 or self.batch < 1:
             raise ValueError("run.steps and run.batch must be >= 1")
         if not 0 <= self.stop_at <= self.steps:

@@ -106,13 +106,16 @@ class StepOutput:
 
 
 def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur of [B, C, H, W], reflect-padded, radius 3 sigma."""
+    """Separable Gaussian blur of [B, C, H, W], reflect-padded, radius 3 sigma. Float32 also under
+    bfloat16 autocast (`run.precision`): it shapes the targets, which must stay exact."""
     r = max(1, int(math.ceil(3 * sigma)))
-    k = torch.exp(-torch.arange(-r, r + 1, dtype=x.dtype, device=x.device).pow(2) / (2 * sigma**2))
+    k = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float32, device=x.device).pow(2) / (2 * sigma**2))
     k = k / k.sum()
     c = x.shape[1]
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    with torch.autocast(x.device.type, enabled=False):
+        x = F.conv2d(F.pad(x.float(), (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1),
+                     groups=c)
+        return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 USM_SIGMA = 8.0

@@ -146,6 +146,7 @@ class LPIPS(nn.Module):
         fy = self.features((y - self.shift) / self.scale)
         total = 0
         for i, (a, b) in enumerate(zip(fx, fy)):
+            a, b = a.float(), b.float()  # features may be bfloat16 (training autocast); the distance is not
             d = (_unit_normalize(a) - _unit_normalize(b)).pow(2)
             total = total + (d * getattr(self, f"head{i}")).sum(dim=1).mean(dim=(1, 2))
         return total
@@ -179,6 +180,7 @@ class DISTS(nn.Module):
         betas = torch.split(self.beta / w_sum, self.CHANNELS, dim=1)
         dist1 = dist2 = 0
         for a, b, alpha, beta in zip(self._feats(x), self._feats(y), alphas, betas):
+            a, b = a.float(), b.float()  # cov = E[ab] - E[a]E[b] cancels: never in bfloat16
             ma, mb = a.mean((2, 3), keepdim=True), b.mean((2, 3), keepdim=True)
             s1 = (2 * ma * mb + c1) / (ma**2 + mb**2 + c1)  # texture: mean similarity
             va, vb = (a - ma).pow(2).mean((2, 3), keepdim=True), (b - mb).pow(2).mean((2, 3), keepdim=True)

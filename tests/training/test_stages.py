@@ -264,3 +264,36 @@ def test_train_only_moves_just_the_named_parameters(tmp_path, photo_folder, use_
     with pytest.raises(ValueError, match="'unet.conv_outt' names no generator parameter"):
         Trainer(toy_config(tmp_path / "b", photo_folder, "pixel", run={"train_only": ["unet.conv_outt"]}),
                 progress=False)
+
+
+def test_bf16_precision_runs_the_forward_in_bfloat16_and_keeps_float32_weights(tmp_path, photo_folder, use_fake_cache):
+    loss = {"dists": 1.0, "sharpen_target": 0.5}
+    fp32 = Trainer(toy_config(tmp_path / "fp32", photo_folder, "pixel", loss=loss), progress=False)
+    bf16 = Trainer(toy_config(tmp_path / "bf16", photo_folder, "pixel", loss=loss, run={"precision": "bf16"}),
+                   progress=False)
+    seen = []
+    bf16.generator.unet.conv_in.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    batch = fixed_batch(photo_folder)
+    first = {}
+    for name, trainer in (("fp32", fp32), ("bf16", bf16)):
+        torch.manual_seed(0)  # the same random DISTS window and discriminator padding
+        first[name] = trainer.train_step(batch)
+        trainer.step += 1
+    assert seen == [torch.bfloat16]
+    # the same objective, to bfloat16's precision (same initial weights: both seeded alike)
+    for key in ("l1", "lpips", "dists", "fourier", "loss"):
+        assert first["bf16"][key] == pytest.approx(first["fp32"][key], rel=0.05), key
+    l1 = [first["bf16"]["l1"], *_fit_fixed(bf16, batch, 29, "l1")]
+    assert _falls(l1), l1
+    params = [*bf16.generator.parameters(), *bf16.ema.parameters(), *bf16.disc.head_parameters()]
+    assert all(p.dtype == torch.float32 for p in params)
+    with pytest.raises(ValueError, match="run.precision must be one of"):
+        toy_config(tmp_path, photo_folder, "pixel", run={"precision": "fp16"})
+
+
+def test_the_log_says_how_long_each_step_waited_for_data(tmp_path, photo_folder, use_fake_cache):
+    trainer = Trainer(toy_config(tmp_path, photo_folder, "pixel", run={"steps": 2}), progress=False)
+    trainer.fit()
+    records = [json.loads(line) for line in (trainer.dir / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2]
+    assert all(0 <= r["data_sec"] < 60 and r["sec"] > 0 for r in records)
