@@ -19,6 +19,7 @@ import tempfile
 import time
 
 import torch
+from torch.utils.data import default_collate
 
 from gendr_pix.bench.measure import cpu_name, time_runs
 from gendr_pix.training.config import load_config
@@ -26,10 +27,9 @@ from gendr_pix.training.data import PairDataset
 from gendr_pix.training.train import Trainer
 
 
-def data_rate(cfg, samples: int) -> float:
+def data_rate(data: PairDataset, samples: int) -> float:
     """Samples per second of one worker (this process), with every photo decoded beforehand (the
     steady state of a long run: workers keep decoded photos in memory up to `data.cache_mb`)."""
-    data = PairDataset(cfg.data, cfg.degrade)
     for k in range(len(data.paths)):
         data._image(k)
     threads = torch.get_num_threads()
@@ -67,10 +67,11 @@ def main() -> None:
             f"{cpu_name()}, {cfg.run.threads or torch.get_num_threads()} threads"
         print(f"{args.config}: preset {cfg.model.preset}, batch {cfg.run.batch}, crop {cfg.data.crop}, "
               f"adversarial from step {cfg.loss.adversarial_start}; {where}")
+        data = PairDataset(cfg.data, cfg.degrade)
         if args.samples:
-            rate = data_rate(cfg, args.samples)
+            rate = data_rate(data, args.samples)
             print(f"data: {rate:.2f} samples/s per worker ({cfg.run.batch / rate:.2f} s per batch)")
-        batch = next(iter(torch.utils.data.DataLoader(PairDataset(cfg.data, cfg.degrade), batch_size=cfg.run.batch)))
+        batch = default_collate([data[i] for i in range(cfg.run.batch)])
         for precision in args.precision:
             run = load_config(args.config, base + [f"run.precision={precision}", f"run.dir={tmp}/{precision}"])
             best = step_seconds(run, batch, device, args.steps)
