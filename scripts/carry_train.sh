@@ -27,16 +27,19 @@ shopt -s nullglob
 $py scripts/carry.py unpack --into "$GENDR_PIX_CACHE" "${GENDR_PIX_CARRY_STASH:-/tmp/gendr-pix-carry}"/* .carry/*
 [ "$device" = cuda ] && nvidia-smi -L
 
-# Size the run: the schedule (warm-up, cosine) must end inside the time, so run.steps comes from one
-# measured step (data waits not counted: raise WORKERS if log.jsonl's data_sec is well above 0).
+# Size the run: the schedule (warm-up, cosine) should end inside the time, so run.steps comes from one
+# measured step on a fixed batch, with 20 % spare for start-up, data waits (raise WORKERS if
+# log.jsonl's data_sec is well above 0), EMA and saves; run.max_minutes stops it in any case.
 $py scripts/train_speed.py --config "$config" --device "$device" --precision "$precision" --steps 3 --samples 0 \
     "${sets[@]}" | tee "$out/speed.txt"
 step=$(sed -n "s/^$precision: \([0-9.]*\) s per step.*/\1/p" "$out/speed.txt")
-steps=${STEPS:-$($py -c "print(max(1, int($minutes * 60 * 0.85 / $step)))")}
+steps=${STEPS:-$($py -c "print(max(1, int($minutes * 60 * 0.8 / $step)))")}
 echo "training $steps steps ($step s per step, $minutes minutes)"
 
 $py -m gendr_pix train --config "$config" --no-progress "${sets[@]}" --set "run.steps=$steps" \
     --set "run.max_minutes=$minutes" 2>&1 | tee "$out/train.log"
+last=$(sed -n 's/.*done at step \([0-9]*\);.*/\1/p' "$out/train.log")
+[ "$last" -ge "$steps" ] || echo "stopped by the time limit at step $last of $steps: the schedule did not end"
 $py scripts/carry.py pieces "$run/model_ema.safetensors" "$out"
 cp "$run/log.jsonl" "$out/"
 ls -l "$out"

@@ -135,5 +135,6 @@ def test_carry_train_sh_runs_the_last_call_end_to_end(tmp_path, fake_cache, phot
     steps = int(done.stdout.split("training ")[1].split()[0])
     logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert steps >= 1 and 1 <= logged[-1]["step"] <= steps
+    assert f"done at step {steps};" in done.stdout or f"of {steps}: the schedule did not end" in done.stdout
     carry.join(tmp_path / "model.safetensors", sorted(out.glob("model.*")))
     assert load_model(tmp_path / "model.safetensors") is not None
