@@ -18,6 +18,10 @@ cannot take them in one call: the repository alone is about 39 MiB (the bundled 
                   with a sha256 file.
   join    (here)  puts the pieces back together and checks the sha256.
 
+A stash lives only as long as the machine: where it is given back soon after a call (ours: about
+30 s idle), make the next call at once. If it went back in between, `unpack` names the missing call
+and carry_train.sh stops before spending any time on training.
+
     python scripts/carry.py pack --budget-mib 64 --data data/photos/train
     python3 scripts/carry.py stash .carry/call1                                # call 1, there
     bash scripts/carry_train.sh configs/small-x4-phase23.toml 7                 # last call, there
