@@ -20,8 +20,8 @@ py=${PYTHON:-python3}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 export GENDR_PIX_CACHE=${GENDR_PIX_CACHE:-/tmp/gendr-pix-cache}
 run=${RUN_DIR:-runs/carry}
-sets=(--set "run.dir=$run" --set "run.device=$device" --set "run.precision=$precision" --set "run.workers=$workers")
-for arg in "$@"; do sets+=("$arg"); done
+sets=(--set "run.dir=$run" --set "run.device=$device" --set "run.precision=$precision" --set "run.workers=$workers"
+      --set "run.stop_at=0" "$@")
 
 shopt -s nullglob
 $py scripts/carry.py unpack --into "$GENDR_PIX_CACHE" "${GENDR_PIX_CARRY_STASH:-/tmp/gendr-pix-carry}"/* .carry/*
