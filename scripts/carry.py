@@ -50,14 +50,6 @@ SMALL_BYTES = 64 * 1024  # tensors below this stay float32: exact, and they cost
 MIB = 2**20
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def folder_bytes(path: Path) -> int:
     return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -102,7 +94,7 @@ def pack(source: Path, out: Path, budget: int, margin: int, data: list[Path], ba
     sizes = {k: t.numel() * t.element_size() for k, t in weights.items()}
     base = travelling_bytes() if base is None else base
     photos = sum(folder_bytes(p) for p in data)
-    digest = sha256(source)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
     # Each call's folder also holds the manifest and a safetensors header (under 128 bytes a tensor).
     files = len(json.dumps({"source_sha256": digest, "calls": 99, "keys": dict.fromkeys(weights, 99)}, indent=1)) \
         + 128 * len(weights) + 1024
