@@ -44,6 +44,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # gendr_pix, when run as `python scripts/carry.py` from anywhere
 STASH = Path(os.environ.get("GENDR_PIX_CARRY_STASH", "/tmp/gendr-pix-carry"))
 MANIFEST = "manifest.json"
 SMALL_BYTES = 64 * 1024  # tensors below this stay float32: exact, and they cost nothing
@@ -167,7 +168,6 @@ def unpack(folders: list[Path], into: Path) -> Path:
 
 def pieces(model: Path, out: Path, piece: int) -> list[Path]:
     """`model` as float16 in pieces of at most `piece` bytes, plus `<name>.sha256` of the whole file."""
-    sys.path.insert(0, str(REPO))
     from gendr_pix import load_model
     from gendr_pix.checkpoint import save_model
 
@@ -229,7 +229,6 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     if args.command == "pack":
-        sys.path.insert(0, str(REPO))
         from gendr_pix.training.perceptual import weights_path
 
         source = args.source or weights_path()
