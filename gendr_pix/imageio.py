@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -17,15 +17,26 @@ class ImageFileError(ValueError):
     """An image file is missing or cannot be decoded; the message names the file."""
 
 
+WIDE_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+"""Pillow's modes for 16-bit greyscale (PNG, TIFF): `convert("RGB")` clips their 0..65535 to 0..255."""
+
+
+def upright_8bit(im: Image.Image, keep_alpha: bool = True) -> Image.Image:
+    """RGB, or RGBA when the file has transparency and `keep_alpha`, as the photo is meant to be seen:
+    turned by its EXIF orientation (phone photos), 16-bit greyscale scaled to 8 bits, not clipped to white."""
+    im = ImageOps.exif_transpose(im)
+    if im.mode in WIDE_GREY_MODES:
+        im = Image.fromarray((np.asarray(im, dtype=np.float32) / 257).round().clip(0, 255).astype(np.uint8))
+    has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+    return im.convert("RGBA" if has_alpha and keep_alpha else "RGB")
+
+
 def load_image(path: str | os.PathLike) -> Tensor:
-    """Load RGB or RGBA (palette/greyscale/16-bit converted) as [1, 3 or 4, H, W] float32 in [0, 1]."""
+    """Load RGB or RGBA (see `upright_8bit`) as [1, 3 or 4, H, W] float32 in [0, 1]."""
     path = Path(path)
     try:
         with Image.open(path) as im:
-            im.load()
-            has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-            im = im.convert("RGBA" if has_alpha else "RGB")
-            array = np.asarray(im, dtype=np.float32) / 255.0
+            array = np.asarray(upright_8bit(im), dtype=np.float32) / 255.0
     except FileNotFoundError:
         raise ImageFileError(f"{path}: no such file") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:

@@ -22,6 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 from gendr_pix import to_grey
+from gendr_pix.imageio import upright_8bit
 
 from .deadleaves import dead_leaves
 from .degrade import DegradeConfig, degrade
@@ -54,9 +55,9 @@ def desaturate(img: Tensor, keep: float) -> Tensor:
 
 
 def read_rgb8(path: str | os.PathLike) -> np.ndarray:
-    """Image file -> uint8 [H, W, 3] (alpha dropped, greyscale expanded)."""
+    """Image file -> uint8 [H, W, 3] (upright, alpha dropped, greyscale expanded; `upright_8bit`)."""
     with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+        return np.asarray(upright_8bit(im, keep_alpha=False), dtype=np.uint8)
 
 
 def to_chw(arr: np.ndarray) -> Tensor:
