@@ -52,16 +52,29 @@ def to_pil(image: Tensor) -> Image.Image:
     return Image.fromarray(array, "RGBA" if array.shape[-1] == 4 else "RGB")
 
 
-def save_image(image: Tensor, path: str | os.PathLike, quality: int = 95) -> None:
-    """Save as PNG, or JPEG/WebP (by suffix; alpha dropped for JPEG). Writes to a temp name first."""
+def read_icc_profile(path: str | os.PathLike) -> bytes | None:
+    """The file's embedded colour profile (Display P3, Adobe RGB...), to give the upscale the same one."""
+    try:
+        with Image.open(path) as im:
+            return im.info.get("icc_profile") or None
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
+def save_image(image: Tensor, path: str | os.PathLike, quality: int = 95, icc_profile: bytes | None = None) -> None:
+    """Save as PNG, or JPEG/WebP (by suffix; alpha dropped for JPEG), tagged with `icc_profile` when
+    given (untagged means sRGB to viewers). Writes to a temp name first."""
     path = Path(path)
     im = to_pil(image)
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(path.suffix.lower(), "PNG")
     if fmt == "JPEG" and im.mode == "RGBA":
         im = im.convert("RGB")
+    options = {"quality": quality} if fmt != "PNG" else {}
+    if icc_profile:
+        options["icc_profile"] = icc_profile
     tmp = path.with_name(path.name + ".part")
     try:
-        im.save(tmp, format=fmt, **({"quality": quality} if fmt != "PNG" else {}))
+        im.save(tmp, format=fmt, **options)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

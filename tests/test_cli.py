@@ -3,7 +3,7 @@
 import pytest
 import torch
 from conftest import make_tiny
-from PIL import Image
+from PIL import Image, ImageCms
 
 import gendr_pix as g
 from gendr_pix.cli import main
@@ -99,3 +99,15 @@ def test_info_describes_a_checkpoint(setup, capsys):
     assert main(["info", str(model), "--keys"]) == 0
     out = capsys.readouterr().out
     assert "loads as GenDR-Pix" in out and "unet.conv_in.weight  (32, 192, 3, 3)" in out
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_output_keeps_the_input_colour_profile(setup, suffix):
+    tmp, model, _ = setup
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    src, dst = tmp / f"tagged{suffix}", tmp / f"tagged_x4{suffix}"
+    Image.new("RGB", (12, 10), (200, 40, 90)).save(src, icc_profile=profile)
+    assert main(["upscale", str(src), "-o", str(dst), "--model", str(model)]) == 0
+    assert Image.open(dst).info.get("icc_profile") == profile
+    assert main(["upscale", str(tmp / "in" / "a.png"), "-o", str(tmp / "plain_x4.png"), "--model", str(model)]) == 0
+    assert "icc_profile" not in Image.open(tmp / "plain_x4.png").info
