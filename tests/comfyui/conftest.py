@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from comfy_server import running_server
+
+from .comfy_server import running_server
 
 
 @pytest.fixture(scope="session")

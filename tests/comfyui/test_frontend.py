@@ -19,7 +19,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from comfy_server import EXAMPLES, needs_comfyui
+
+from .comfy_server import EXAMPLES, needs_comfyui
 
 NODE = shutil.which("node")
 PLAYWRIGHT_CORE = os.environ.get("PLAYWRIGHT_CORE")

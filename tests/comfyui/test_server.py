@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from comfy_server import COMFYUI_PYTHON, EXAMPLES, PACK_FOLDER, needs_comfyui
 from PIL import Image
-from ui_to_api import ui_to_api
 
 import gendr_pix
+
+from .comfy_server import COMFYUI_PYTHON, EXAMPLES, PACK_FOLDER, needs_comfyui
+from .ui_to_api import ui_to_api
 
 pytestmark = needs_comfyui
 
