@@ -22,7 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 from gendr_pix import to_grey
-from gendr_pix.imageio import upright_8bit
+from gendr_pix.imageio import IMAGE_SUFFIXES, upright_8bit
 
 from .deadleaves import dead_leaves
 from .degrade import DegradeConfig, degrade
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 SYNTHETIC_COLORS = 64
 """Palette size of a dead-leaves sample: random pixels of one photo."""
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def list_images(folder: str | os.PathLike | tuple[str | os.PathLike, ...]) -> list[Path]:
@@ -42,9 +41,9 @@ def list_images(folder: str | os.PathLike | tuple[str | os.PathLike, ...]) -> li
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a folder of images")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not paths:
-        raise FileNotFoundError(f"{folder}: no images ({', '.join(IMAGE_EXTS)})")
+        raise FileNotFoundError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
     return paths
 
 
@@ -68,6 +67,19 @@ def to_chw(arr: np.ndarray) -> Tensor:
 def load_rgb(path: str | os.PathLike) -> Tensor:
     """Image file -> float32 [3, H, W] in [0, 1] (alpha dropped, greyscale expanded)."""
     return to_chw(read_rgb8(path))
+
+
+def warn_small_images(paths: list[Path], crop: int) -> None:
+    """Say which images are smaller than the crop: their crops are upscaled to it, soft targets that
+    teach the model softness. Reads only the file headers."""
+    small = []
+    for path in paths:
+        with Image.open(path) as im:
+            if min(im.size) < crop:
+                small.append(f"{path.name} ({im.size[0]}x{im.size[1]})")
+    if small:
+        log.warning("%d of %d training images are smaller than the %d px crop and get upscaled (soft targets): %s",
+                    len(small), len(paths), crop, ", ".join(small[:5]) + (", ..." if len(small) > 5 else ""))
 
 
 def flip_rotate(img: Tensor, flip: bool, turns: int) -> Tensor:
@@ -161,6 +173,7 @@ class PairDataset(Dataset):
         self.paths = list_images(cfg.folder)
         if cfg.crop % degrade_cfg.scale:
             raise ValueError(f"crop {cfg.crop} is not a multiple of scale {degrade_cfg.scale}")
+        warn_small_images(self.paths, cfg.crop)
         self._bicubic = DegradeConfig(kind="bicubic", scale=degrade_cfg.scale)
         self.pairs = list_pairs(cfg.pairs) if cfg.pairs_prob > 0 else []
         self._cache = DecodedCache(int(cfg.cache_mb * 2**20))  # per worker: decoded uint8 HWC images

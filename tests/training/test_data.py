@@ -1,3 +1,5 @@
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -131,3 +133,14 @@ def test_decoded_cache_is_bounded_and_does_not_change_samples(photo_folder, tmp_
     assert len(reads) == len(set(reads))  # the default keeps this small set: each file decoded once
     with pytest.raises(ValueError, match="cache_mb must be >= 0"):
         DataConfig(cache_mb=-1)
+
+
+def test_images_smaller_than_the_crop_are_named(photo_folder, caplog):
+    with caplog.at_level(logging.WARNING, logger="gendr_pix.training.data"):
+        PairDataset(DataConfig(folder=str(photo_folder), crop=176), DegradeConfig(kind="bicubic", scale=4))
+    assert "1 of 3 training images are smaller than the 176 px crop" in caplog.text
+    assert "p0.png (192x160)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gendr_pix.training.data"):
+        PairDataset(DataConfig(folder=str(photo_folder), crop=160), DegradeConfig(kind="bicubic", scale=4))
+    assert "smaller than" not in caplog.text
