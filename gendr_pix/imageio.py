@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -36,6 +39,8 @@ def load_image(path: str | os.PathLike) -> Tensor:
     path = Path(path)
     try:
         with Image.open(path) as im:
+            if getattr(im, "n_frames", 1) > 1:
+                log.warning("%s: %d frames (animation or pages); only the first is used", path, im.n_frames)
             array = np.asarray(upright_8bit(im), dtype=np.float32) / 255.0
     except FileNotFoundError:
         raise ImageFileError(f"{path}: no such file") from None

@@ -3,6 +3,8 @@ transparency. Each must load as it is seen in a viewer, for upscaling and as tra
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -52,3 +54,17 @@ def test_unreadable_file_is_named(tmp_path, content):
     (tmp_path / "bad.png").write_bytes(content)
     with pytest.raises(ImageFileError, match="bad.png: cannot read as an image"):
         g.load_image(tmp_path / "bad.png")
+
+
+def test_only_the_first_frame_of_an_animation_is_used_and_that_is_said(tmp_path, caplog):
+    frames = [Image.new("RGB", (8, 6), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    with caplog.at_level(logging.WARNING, logger="gendr_pix.imageio"):
+        loaded = g.load_image(tmp_path / "anim.gif")
+    assert "anim.gif: 2 frames (animation or pages); only the first is used" in caplog.text
+    assert loaded[0, 0].mean() > 0.9 and loaded[0, 2].mean() < 0.1  # red, the first frame
+    caplog.clear()
+    frames[0].save(tmp_path / "still.gif")
+    with caplog.at_level(logging.WARNING, logger="gendr_pix.imageio"):
+        g.load_image(tmp_path / "still.gif")
+    assert caplog.text == ""
