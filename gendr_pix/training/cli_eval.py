@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--padcfg", default="1.5", help="PadCFG scales (comma list)")
     parser.add_argument("--ensemble", default="2,4", help="self-ensemble sizes to report (comma list; '' = none)")
     parser.add_argument("--grid-filter", default="", help="grid filter windows in px to report (comma list)")
+    parser.add_argument("--options", action="append", default=[], metavar="SPEC",
+                        help="another setting of ours to report, e.g. 'ensemble=2 antiring=1' (keys: ensemble, "
+                             "antiring, grid_filter, color_fix, guidance, mode); repeatable")
     parser.add_argument("--no-references", action="store_true", help="skip Real-ESRGAN / SPAN even if cached")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--grey", action="store_true", help="score on the luma of each photo (black and white)")
@@ -41,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = EvalConfig(folder=args.hr, crop=args.crop, seed=args.seed, settings=tuple(args.settings.split(",")),
                      cfg_scales=comma_floats(args.cfg), padcfg_scales=comma_floats(args.padcfg),
                      ensembles=tuple(int(v) for v in comma_floats(args.ensemble)),
-                     grid_filters=tuple(int(v) for v in comma_floats(args.grid_filter)),
+                     grid_filters=tuple(int(v) for v in comma_floats(args.grid_filter)), options=tuple(args.options),
                      references=not args.no_references, threads=args.threads, save_dir=args.save_dir,
                      limit=args.limit, grey=args.grey)
     try:

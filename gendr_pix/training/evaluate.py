@@ -4,7 +4,10 @@ Settings: "bicubic" (plain x4 bicubic downscale) and "realesrgan" (the second-or
 `degrade.py`, seeded per image, so every method sees the same inputs on every run). Metrics: PSNR and
 SSIM on Y with a 4-px border crop, LPIPS (AlexNet), DISTS, NIQE (when its parameters are cached and
 the crop is larger than 192 px), the grid-artifact score (output's energy at
-the 8x8-grid frequencies over the ground truth's; 1 = like GT) and wall time per image.
+the 8x8-grid frequencies over the ground truth's; 1 = like GT), the artifact scores `halo` (mean
+overshoot beyond the ground truth's local range near its edges, 8-bit levels) and `false_edges` (edge
+strength where the ground truth has none, % of its own; see `artifacts.py`), and wall time per image.
+Artifacts hide in a set mean, so for grid, halo and false edges the worst photo is reported too.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from torch import Tensor
 
 from gendr_pix import GenDRPix, Guidance, UpscaleOptions, resize, upscale
 
+from .artifacts import false_edges, halo
 from .data import desaturate, list_images, load_rgb
 from .degrade import DegradeConfig, degrade
 from .fourier import grid_score
@@ -36,7 +40,9 @@ log = logging.getLogger(__name__)
 Upscaler = Callable[[Tensor], Tensor]
 """[1, 3, h, w] in [0, 1] -> [1, 3, 4h, 4w] in [0, 1]."""
 SETTINGS = ("bicubic", "realesrgan")
-METRICS = ("psnr", "ssim", "lpips", "dists", "niqe", "grid", "seconds")
+METRICS = ("psnr", "ssim", "lpips", "dists", "niqe", "grid", "halo", "false_edges", "seconds")
+WORST = ("grid", "halo", "false_edges")
+"""Metrics whose worst photo is reported beside the mean (as `<metric>_worst`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +60,8 @@ class EvalConfig:
     """Padding self-ensemble sizes to report besides the plain pass."""
     grid_filters: tuple[int, ...] = ()
     """Grid filter windows (px) to report on the plain pass (`UpscaleOptions.grid_filter`)."""
+    options: tuple[str, ...] = ()
+    """More settings of ours to report, each a spec for `options_from_spec`, e.g. "ensemble=2 antiring=1"."""
     references: bool = True
     threads: int = 2
     save_dir: str = ""
@@ -101,7 +109,29 @@ def our_methods(model: GenDRPix, cfg: EvalConfig) -> dict[str, Upscaler]:
             UpscaleOptions(scale=s, guidance=Guidance(scale=w, mode="padcfg")))
     for w in cfg.cfg_scales:
         methods[f"GenDR-Pix small, CFG w={w:g}"] = make(UpscaleOptions(scale=s, guidance=Guidance(scale=w)))
+    for spec in cfg.options:
+        methods[f"GenDR-Pix small, {spec}"] = make(options_from_spec(spec, scale=s))
     return methods
+
+
+SPEC_KEYS = {"ensemble": int, "antiring": float, "grid_filter": int, "color_fix": str, "guidance": float,
+             "mode": str}
+
+
+def options_from_spec(spec: str, scale: float | None = None) -> UpscaleOptions:
+    """"ensemble=2 guidance=1.5 mode=padcfg color_fix=wavelet" -> UpscaleOptions (unnamed fields: defaults).
+    Raises ValueError naming an unknown key or a bad value."""
+    fields: dict = {}
+    for item in spec.replace(",", " ").split():
+        key, sep, value = item.partition("=")
+        if not sep or key not in SPEC_KEYS:
+            raise ValueError(f"setting {item!r} in {spec!r}: use key=value with a key of {', '.join(SPEC_KEYS)}")
+        try:
+            fields[key] = SPEC_KEYS[key](value)
+        except ValueError:
+            raise ValueError(f"setting {item!r} in {spec!r}: {value!r} is not a {SPEC_KEYS[key].__name__}") from None
+    guidance = Guidance(scale=fields.pop("guidance", 1.0), mode=fields.pop("mode", "cfg"))
+    return UpscaleOptions(scale=scale, guidance=guidance, **fields)
 
 
 def all_methods(model: GenDRPix | None, cfg: EvalConfig) -> dict[str, Upscaler]:
@@ -152,11 +182,18 @@ def evaluate_methods(methods: dict[str, Upscaler], cfg: EvalConfig) -> dict:
                     per_image[setting][method][name] = _score(sr, hr[None], lpips, dists, seconds, niqe_params)
                 _maybe_save(cfg, setting, method, name, sr)
             log.info("%s: %s done", setting, name)
-        results[setting] = {m: {k: float(np.mean([v[k] for v in imgs.values()])) for k in METRICS}
-                            for m, imgs in per_image[setting].items()}
+        results[setting] = {m: summarise(imgs) for m, imgs in per_image[setting].items()}
     gt_niqe = float(np.mean([_niqe(hr[None], niqe_params) for _, hr in photos]))
     return {"config": cfg.__dict__, "photos": [n for n, _ in photos], "load": (load_before, os.getloadavg()),
             "results": results, "per_image": per_image, "ground_truth_niqe": gt_niqe}
+
+
+def summarise(per_photo: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Set means of every metric, plus the worst photo's value (the largest) for `WORST`."""
+    rows = list(per_photo.values())
+    out = {k: float(np.mean([r[k] for r in rows])) for k in METRICS}
+    out.update({f"{k}_worst": float(np.max([r[k] for r in rows])) for k in WORST})
+    return out
 
 
 def _niqe_params(photos: list[tuple[str, Tensor]]):
@@ -181,7 +218,8 @@ def _score(sr: Tensor, hr: Tensor, lpips: LPIPS, dists: DISTS, seconds: float, n
         raise ValueError(f"upscaler returned {tuple(sr.shape)} for a ground truth of {tuple(hr.shape)}")
     return {"psnr": psnr_y(sr, hr).item(), "ssim": ssim_y(sr, hr).item(),
             "lpips": lpips(sr * 2 - 1, hr * 2 - 1).item(), "dists": dists(sr, hr).item(),
-            "niqe": _niqe(sr, niqe_params), "grid": grid_score(sr, hr).item(), "seconds": seconds}
+            "niqe": _niqe(sr, niqe_params), "grid": grid_score(sr, hr).item(), "halo": halo(sr, hr).item(),
+            "false_edges": false_edges(sr, hr).item(), "seconds": seconds}
 
 
 def _maybe_save(cfg: EvalConfig, setting: str, method: str, name: str, sr: Tensor) -> None:
@@ -197,16 +235,23 @@ def _maybe_save(cfg: EvalConfig, setting: str, method: str, name: str, sr: Tenso
 
 
 def markdown_table(report: dict) -> str:
-    """One table per setting: method | PSNR | SSIM | LPIPS | DISTS | NIQE | grid | s/image."""
+    """Two tables per setting: method | PSNR | SSIM | LPIPS | DISTS | NIQE | s/image, and method | halo |
+    false edges | grid, each as mean / worst photo."""
     lines = []
     for setting, rows in report["results"].items():
         title = "bicubic x4" if setting == "bicubic" else "real-world (second-order) x4"
         lines += [f"**{title}**", "",
-                  "| method | PSNR-Y ↑ | SSIM-Y ↑ | LPIPS ↓ | DISTS ↓ | NIQE ↓ | grid (1 = GT) | s / image |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| method | PSNR-Y ↑ | SSIM-Y ↑ | LPIPS ↓ | DISTS ↓ | NIQE ↓ | s / image |",
+                  "|---|---|---|---|---|---|---|"]
         for method, m in rows.items():
             lines.append(f"| {method} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['lpips']:.4f} | {m['dists']:.4f} "
-                         f"| {m['niqe']:.2f} | {m['grid']:.3f} | {m['seconds']:.3f} |")
+                         f"| {m['niqe']:.2f} | {m['seconds']:.3f} |")
+        lines += ["", f"**{title}, artifacts** (mean / worst photo; 0 = like the ground truth, grid 1 = like it)", "",
+                  "| method | halo (levels) ↓ | false edges (%) ↓ | grid |", "|---|---|---|---|"]
+        for method, m in rows.items():
+            cells = [f"{m[k]:.{d}f} / {m[k + '_worst']:.{d}f}"
+                     for k, d in (("halo", 3), ("false_edges", 2), ("grid", 2))]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines.append("")
     lines.append(f"Ground-truth NIQE: {report['ground_truth_niqe']:.2f}.")
     return "\n".join(lines)

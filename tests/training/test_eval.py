@@ -25,7 +25,8 @@ def test_evaluate_reports_every_method_and_metric(tmp_path, photo_folder, use_fa
                              "GenDR-Pix small, grid filter 32 px", "GenDR-Pix small, PadCFG w=1.5",
                              "GenDR-Pix small, CFG w=0", "GenDR-Pix small, CFG w=2"}
         for metrics in rows.values():
-            assert set(metrics) == {"psnr", "ssim", "lpips", "dists", "niqe", "grid", "seconds"}
+            assert set(metrics) == {"psnr", "ssim", "lpips", "dists", "niqe", "grid", "halo", "false_edges", "seconds",
+                                    "grid_worst", "halo_worst", "false_edges_worst"}
         assert rows["bicubic"]["psnr"] > 20 and 0 < rows["bicubic"]["ssim"] <= 1
     # the real-world inputs are harder than plain bicubic ones, for the same bicubic upscaler
     assert report["results"]["realesrgan"]["bicubic"]["psnr"] < report["results"]["bicubic"]["bicubic"]["psnr"]
