@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from gendr_pix import SHUFFLE, GenDRPix, resize
 
+from .artifacts import artifact_loss
 from .discriminators import FeatureDiscriminator
 from .fourier import FOURIER_COMPARE, masked_fourier_loss
 from .latent import LatentTeacher, StageOneStudent
@@ -73,6 +74,11 @@ class LossConfig:
     `l1_gt_usm`/`percep_gt_usm`): a regression to a sharper target counters the blur of averaging over
     plausible answers. The discriminator still sees the unsharpened photo as real, so it cannot reward
     the overshoot."""
+    artifacts: float = 0.0
+    """Weight of `artifacts.artifact_loss` on the positive branch, against the plain photo (0 = off):
+    overshoot beyond the photo's local range near its edges (halos) plus edge strength where the photo
+    has no edge (ghost contours, block edges). LPIPS, DISTS and the adversarial term reward sharpness
+    and barely charge for either; this charges exactly what `eval` reports as halo and false edges."""
     sharpen_fourier: bool = True
     """With `sharpen_target`: whether the masked Fourier term compares against the sharpened photo too
     (phase 12: yes). The unsharp mask raises the amplitude at the 8x8-grid frequencies, which the grid
@@ -189,6 +195,9 @@ class PixelObjective:
             f = masked_fourier_loss(pos, t_fourier, radius=cfg.fourier_radius, log_amplitude=cfg.fourier_log,
                                     window=cfg.fourier_window, compare=cfg.fourier_compare, margin=cfg.fourier_margin)
             total, logs["fourier"] = total + cfg.fourier * f, f.item()
+        if cfg.artifacts:
+            a = artifact_loss(pos, real)
+            total, logs["artifacts"] = total + cfg.artifacts * a, a.item()
         if cfg.adversarial and self.discriminator is not None and step >= cfg.adversarial_start:
             g = generator_adv_loss(self.discriminator(random_pad(pos)))
             total, logs["g_adv"] = total + cfg.adversarial * g, g.item()
