@@ -12,9 +12,16 @@ How it works (reproducible on any machine that reaches a Debian mirror, no root 
 4. `EXTRA_TRAIN` (the photos of lomiri-wallpapers-16.04/-20.04, added for phase 4 of the default
    model) are training-only, in their own folder, so the validation set stays the same five photos for
    every model version and the configs of earlier phases still see exactly their data.
-The result is `<data>/photos/{train,val,train-extra}/<name>.<ext>` plus `<data>/photos/split.json`
+5. `PANEL` (photos from two other sources, never trained on by any phase: scikit-image's sample data
+   in python3-skimage and OpenCV's sample data in opencv-doc) go to `panel/`: the held-out photos of
+   the artifact metrics and the visual panel (`python -m gendr_pix panel`), chosen for what users
+   upscale and a small model gets wrong: a face, fine machinery, fur, foliage, text, flat sky and walls.
+The result is `<data>/photos/{train,val,train-extra,panel}/<name>.<ext>` plus `<data>/photos/split.json`
 (names, source paths, sizes, sha256 of each file). Licences: plasma/mate GPL-2+; lomiri photos
-CC-BY-4.0, CC-BY-SA-3.0/4.0 or CC0 per file (see the copyright files in the packages).
+CC-BY-4.0, CC-BY-SA-3.0/4.0 or CC0 per file (see the copyright files in the packages); scikit-image's
+photos public domain or CC0 (astronaut: NASA; rocket: SpaceX; chelsea, coffee: CC0; motorcycle_left:
+the Middlebury stereo data set, as scikit-image ships it); OpenCV's samples under opencv-doc's copyright
+file (Debian removed the ones it could not redistribute).
 """
 
 from __future__ import annotations
@@ -55,6 +62,22 @@ EXTRA_TRAIN = (
     "greentock_by_Peter_Nerlich", "life_by_Aitzol_Berasategi", "picosdeeuropa_by_Aitzol_Berasategi",
     "seeding_by_Clements_Engelhardt", "sunset_by_Aitzol_Berasategi",
 )
+# Held-out panel photos: name -> path inside the extracted packages.
+PANEL_PACKAGES = ("python3-skimage", "opencv-doc")
+_SKIMAGE = "usr/lib/python3/dist-packages/skimage/data"
+_OPENCV = "usr/share/doc/opencv-doc/examples"
+PANEL = {
+    "astronaut": f"{_SKIMAGE}/astronaut.png",            # face, flat wall
+    "motorcycle_left": f"{_SKIMAGE}/motorcycle_left.png",  # fine machinery, a badge
+    "chelsea": f"{_SKIMAGE}/chelsea.png",                # fur
+    "coffee": f"{_SKIMAGE}/coffee.png",
+    "rocket": f"{_SKIMAGE}/rocket.jpg",                  # night sky, thin structures
+    "plant": f"{_OPENCV}/alphamat/input_images/plant.jpg",  # foliage
+    "baboon": f"{_OPENCV}/data/baboon.jpg",              # fur, a face
+    "building": f"{_OPENCV}/data/building.jpg",          # regular detail, sky, wall
+    "scenetext01": f"{_OPENCV}/text/scenetext01.jpg",    # text, foliage
+    "squirrel": f"{_OPENCV}/data/squirrel_cls.jpg",      # fur, leaves
+}
 VAL_COUNT = 5
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 
@@ -68,7 +91,7 @@ def split_names(names: list[str] | tuple[str, ...], val_count: int = VAL_COUNT) 
 def download_packages(data: Path) -> Path:
     debs, extracted = data / "debs", data / "extracted"
     debs.mkdir(parents=True, exist_ok=True)
-    for pkg in PACKAGES + EXTRA_PACKAGES:
+    for pkg in PACKAGES + EXTRA_PACKAGES + PANEL_PACKAGES:
         if not any(debs.glob(f"{pkg}_*.deb")):
             log.info("apt-get download %s", pkg)
             subprocess.run(["apt-get", "download", pkg], cwd=debs, check=True)
@@ -108,14 +131,22 @@ def find_sources(extracted: Path) -> dict[str, Path]:
 
 def fetch_photos(data: Path) -> Path:
     """Download, extract, select and split. Returns `<data>/photos`. Safe to run again."""
-    sources = find_sources(download_packages(data))
+    extracted = download_packages(data)
+    sources = find_sources(extracted)
     train, val = split_names(PHOTOS)
+    sources.update({name: extracted / rel for name, rel in PANEL.items()})
+    missing = sorted(n for n in PANEL if not sources[n].is_file())
+    if missing:
+        raise FileNotFoundError(f"{extracted}: panel photos not found in {', '.join(PANEL_PACKAGES)}: "
+                                f"{', '.join(missing)}")
     out = data / "photos"
-    record = {"packages": list(PACKAGES + EXTRA_PACKAGES),
+    record = {"packages": list(PACKAGES + EXTRA_PACKAGES + PANEL_PACKAGES),
               "rule": f"val = the {VAL_COUNT} names of PHOTOS with the smallest sha256(name); "
-                      f"train-extra = the photos of {', '.join(EXTRA_PACKAGES)}, training only",
-              "train": {}, "val": {}, "train-extra": {}}
-    for split, names in (("train", train), ("val", val), ("train-extra", sorted(EXTRA_TRAIN))):
+                      f"train-extra = the photos of {', '.join(EXTRA_PACKAGES)}, training only; "
+                      f"panel = held-out photos of {', '.join(PANEL_PACKAGES)}, never trained on",
+              "train": {}, "val": {}, "train-extra": {}, "panel": {}}
+    for split, names in (("train", train), ("val", val), ("train-extra", sorted(EXTRA_TRAIN)),
+                         ("panel", sorted(PANEL))):
         (out / split).mkdir(parents=True, exist_ok=True)
         for name in names:
             src = sources[name]
@@ -126,5 +157,6 @@ def fetch_photos(data: Path) -> Path:
             record[split][name] = {"source": str(src.relative_to(data)), "size": list(size),
                                    "sha256": hashlib.sha256(dst.read_bytes()).hexdigest()}
     (out / "split.json").write_text(json.dumps(record, indent=1))
-    log.info("%d train (+%d train-extra) and %d val photos in %s", len(train), len(EXTRA_TRAIN), len(val), out)
+    log.info("%d train (+%d train-extra), %d val and %d panel photos in %s", len(train), len(EXTRA_TRAIN),
+             len(val), len(PANEL), out)
     return out
