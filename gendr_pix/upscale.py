@@ -1,8 +1,8 @@
 """`upscale()`: the one public entry for inference. It fixes the order of everything else:
 
 images -> chunks of the batch -> bicubic resize to the output size -> [-1, 1] -> tiles ->
-grid filter -> self-ensemble -> guidance -> model -> blend -> colour fix -> grey inputs kept grey -> clamp -> [0, 1],
-alpha resized apart.
+anti-ringing -> grid filter -> self-ensemble -> guidance -> model -> blend -> colour fix -> grey inputs kept
+grey -> clamp -> [0, 1], alpha resized apart.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .antiring import antiringed, check_strength, range_window
 from .callbacks import ProgressFn, StopFn, check_stop
 from .colorfix import COLOR_FIXES, ColorFix, color_fix, is_grey, to_grey
 from .ensemble import ENSEMBLE_OFFSETS, self_ensemble
@@ -44,6 +45,9 @@ class UpscaleOptions:
     grid_filter: int = 0
     """Grid filter window in pixels (a multiple of 8; 0 = off; 64 is a good value): removes the local
     8-periodic part of what the model added (`gridfilter.py`), at almost no cost, instead of K passes."""
+    antiring: float = 0.0
+    """Pull the output into the local value range of the input (`antiring.py`): 0 = off, 1 = full.
+    Removes halos and contours drawn on flat areas, no extra pass."""
     tile: int = 0
     """Tile edge in output pixels (rounded up to the model's multiple); 0 = automatic: the whole
     image if its simulated memory peak fits in the device's free memory, else the largest tile that
@@ -62,6 +66,7 @@ class UpscaleOptions:
         if self.ensemble not in ENSEMBLE_OFFSETS:
             raise ValueError(f"ensemble must be one of {sorted(ENSEMBLE_OFFSETS)}, got {self.ensemble}")
         check_window(self.grid_filter)
+        check_strength(self.antiring)
         if self.tile < 0 or self.tile_overlap < 0 or self.batch_size < 0 or self.min_tile < 1:
             raise ValueError("tile, tile_overlap and batch_size must be >= 0, min_tile >= 1")
         if self.tile and self.tile <= self.tile_overlap:
@@ -163,7 +168,8 @@ def _resize_alpha(alpha: Tensor, size: tuple[int, int]) -> Tensor:
 def _restorer(model: GenDRPix, opts: UpscaleOptions, positive: Tensor | None, negative: Tensor | None,
               fuse: bool) -> Restorer:
     model_passes = self_ensemble(guided(model, opts.guidance, positive, negative, fuse=fuse), opts.ensemble)
-    return grid_filtered(model_passes, opts.grid_filter)
+    window = range_window(opts.scale or model.config.scale)
+    return antiringed(grid_filtered(model_passes, opts.grid_filter), opts.antiring, window)
 
 
 MAX_AUTO_BATCH = 8
