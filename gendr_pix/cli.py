@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("gendr_pix.cli_info", "describe a checkpoint file (format, layout, config, tensors)"),
     "train": ("gendr_pix.training.cli_train", "train a model from a config file (resumable; torchrun for DDP)"),
     "eval": ("gendr_pix.training.cli_eval", "evaluate upscalers on a folder of HR photos with seeded degradations"),
+    "panel": ("gendr_pix.training.cli_panel", "draw 1:1 crops of held-out photos restored by each method"),
     "fetch-data": ("gendr_pix.training.cli_fetch_data", "download the Debian photo packages and split train/val"),
     "fetch-weights": ("gendr_pix.training.cli_fetch_weights", "fetch LPIPS/DISTS weights and reference upscalers"),
     "bench": ("gendr_pix.bench", "measure latency, peak memory and FLOP/s: pixel-space vs latent pipeline"),

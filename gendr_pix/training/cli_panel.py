@@ -1,0 +1,36 @@
+"""`python -m gendr_pix panel --out FILE`: the visual panel of held-out crops (see panel.py)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--photos", default="data/photos/panel",
+                        help="folder of the panel photos (default: what `fetch-data` writes)")
+    parser.add_argument("--out", required=True, help="image to write (.jpg or .png)")
+    parser.add_argument("--model", default="", help="GenDR-Pix checkpoint (default: the bundled model)")
+    parser.add_argument("--size", type=int, default=128, help="crop edge in output px (shown at 1:1)")
+    parser.add_argument("--no-references", action="store_true", help="leave out Real-ESRGAN even if cached")
+    parser.add_argument("--quality", type=int, default=88, help="JPEG quality")
+    parser.add_argument("--threads", type=int, default=2)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    import gendr_pix
+    from gendr_pix.cli import CLIError
+
+    from .panel import RECOMMENDED, make_panel
+
+    torch.set_num_threads(args.threads)
+    try:
+        model = gendr_pix.load_model(args.model) if args.model else gendr_pix.load_default_model()
+        image = make_panel(model, args.photos, default=gendr_pix.UpscaleOptions(), recommended=RECOMMENDED,
+                           size=args.size, references=not args.no_references)
+    except (FileNotFoundError, ValueError, gendr_pix.CheckpointError) as e:
+        raise CLIError(str(e)) from None
+    image.save(args.out, quality=args.quality)
+    print(args.out)
+    return 0
