@@ -1,8 +1,8 @@
 """Every use of ComfyUI's own modules, in one place (the node files only declare schemas).
 
-Model folder registration, ModelPatcher wrapping and GPU placement, progress bar with preview,
-interrupt checks and the output device. Helper names differ between ComfyUI versions; each one is
-looked up with a fallback here, so a rename upstream breaks one line, not the pack.
+Model folder registration, the example inputs, ModelPatcher wrapping and GPU placement, progress bar
+with preview, interrupt checks and the output device. Helper names differ between ComfyUI versions;
+each one is looked up with a fallback here, so a rename upstream breaks one line, not the pack.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from torch import Tensor
 
 import gendr_pix
 
+from . import example_inputs
 from .model_value import (
     FOLDER_NAME,
     ModelCache,
@@ -62,6 +63,11 @@ def ensure_model_folder() -> None:
         os.makedirs(default, exist_ok=True)  # so users see where model files go
     except OSError as e:
         log.debug("GenDR-Pix: cannot create %s: %s", default, e)
+
+
+def provide_example_inputs() -> None:
+    """Copy the example workflows' inputs into ComfyUI's input folder where missing (never replacing a file)."""
+    example_inputs.provide_example_inputs(folder_paths.get_input_directory())
 
 
 def model_list() -> list[str]:

@@ -17,6 +17,7 @@ class GenDRPixExtension(ComfyExtension):
     async def on_load(self) -> None:  # newer ComfyUI calls this; get_node_list registers too
         comfy_glue.ensure_model_folder()
 
-    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:  # called once, at startup
         comfy_glue.ensure_model_folder()
+        comfy_glue.provide_example_inputs()
         return list(NODES)

@@ -76,7 +76,7 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(base: Path, tiny_model_file: Path) -> Iterator[Server]:
-    """ComfyUI serving from the empty folder `base`, with test model files and the example inputs."""
+    """ComfyUI serving from the empty folder `base`, with test model files (and nothing in input/)."""
     (base / "custom_nodes").mkdir()
     (base / "custom_nodes" / PACK_FOLDER).symlink_to(ROOT, target_is_directory=True)
     models = base / "models" / "gendr_pix"
@@ -89,10 +89,7 @@ def running_server(base: Path, tiny_model_file: Path) -> Iterator[Server]:
     shutil.copy(tiny_model_file, extra / "tiny-extra.safetensors")
     yaml = base / "extra_model_paths.yaml"
     yaml.write_text(f"gendr_pix_tests:\n  base_path: {base / 'elsewhere'}\n  gendr_pix: gendr\n")
-    (base / "input").mkdir()
-    for example in EXAMPLES.iterdir():  # LoadImage/LoadVideo read from ComfyUI's input folder
-        if example.suffix in (".png", ".mp4"):
-            shutil.copy(example, base / "input" / example.name)
+    # No input/ folder and no example inputs: the pack must provide them (nodes/example_inputs.py).
     port = _free_port()
     log = base / "comfyui.log"
     command = [COMFYUI_PYTHON, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),

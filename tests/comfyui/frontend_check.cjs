@@ -1,17 +1,20 @@
 // Opens ComfyUI's own frontend in Chromium and reports, as one JSON object on stdout, what a user would
-// see of this pack there: which node types and extensions registered, how each example workflow loads
-// (missing nodes, widget values, combo values, the API prompt the frontend makes of it), and, after
-// running one workflow from the page, what the Compare node's slider shows. test_frontend.py asserts on it.
+// see of this pack there: which node types and extensions registered; Browse Templates -> PACK_FOLDER
+// (card order, titles, descriptions, thumbnails); each template opened from there and run from the page
+// (its status, and what the Compare node's slider shows); how each example workflow file loads (missing
+// nodes, widget values, combo values, the API prompt the frontend makes of it). test_frontend.py asserts on it.
+// Every request not to the ComfyUI server is aborted (the frontend calls the internet on page load).
 //
 //   PLAYWRIGHT_CORE=/path/to/node_modules/playwright-core CHROMIUM=/usr/bin/chromium \
-//   node frontend_check.cjs URL WORKFLOW_DIR RUN_WORKFLOW
+//   node frontend_check.cjs URL WORKFLOW_DIR PACK_FOLDER
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
 const { chromium } = require(process.env.PLAYWRIGHT_CORE || "playwright-core");
 
-const [url, workflowDir, runName] = process.argv.slice(2);
+const [url, workflowDir, packFolder] = process.argv.slice(2);
 const TIMEOUT = 180000;
+const RUN_TIMEOUT = 600000;  // one run of a template on a busy CPU (the server tests allow the same)
 
 async function loadWorkflow(page, workflow) {
   return page.evaluate(async (wf) => {
@@ -41,6 +44,44 @@ async function loadWorkflow(page, workflow) {
   }, workflow);
 }
 
+async function openTemplateBrowser(page) {
+  // A fresh ComfyUI opens it by itself on the first visit; otherwise the menu's command does.
+  const dialog = page.getByRole("dialog");
+  await page.waitForTimeout(1000);
+  if ((await dialog.count()) === 0) {
+    await page.evaluate(() => window.app.extensionManager.command.execute("Comfy.BrowseTemplates"));
+  }
+  await dialog.getByText(packFolder, { exact: true }).first().click({ timeout: TIMEOUT });  // the pack's category
+  await dialog.locator('[data-testid^="template-workflow-"]').first().waitFor({ timeout: TIMEOUT });
+  return dialog;
+}
+
+async function templateCards(page) {
+  const dialog = await openTemplateBrowser(page);
+  await page.waitForFunction(() => [...document.querySelectorAll('[role="dialog"] [data-testid^="template-workflow-"]')]
+    .every((card) => [...card.querySelectorAll("img")].some((img) => img.complete && img.naturalWidth > 0)),
+    null, { timeout: 60000 }).catch(() => {});  // thumbnails load lazily; a missing one is reported below
+  const cards = await dialog.locator('[data-testid^="template-workflow-"]').evaluateAll((nodes) => nodes.map((card) => ({
+    name: card.dataset.testid.replace(/^template-workflow-/, ""),
+    title: card.querySelector("h3")?.textContent.trim() ?? null,
+    description: card.querySelector("p")?.textContent.trim() ?? null,
+    thumbnails: [...card.querySelectorAll("img")].filter((img) => img.complete && img.naturalWidth > 0)
+      .map((img) => [img.naturalWidth, img.naturalHeight]),
+  })));
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "detached", timeout: 10000 }).catch(() => {});
+  return cards;
+}
+
+async function openTemplate(page, name) {
+  const dialog = await openTemplateBrowser(page);
+  await dialog.locator(`[data-testid="template-workflow-${name}"]`).click();
+  await page.waitForFunction((n) => window.app.extensionManager.workflow.activeWorkflow?.filename === n,
+    name, { timeout: TIMEOUT });
+  await page.waitForTimeout(1500);  // the graph settles (widgets, Compare view)
+  return page.evaluate(() => (window.app.graph._nodes ?? window.app.graph.nodes).map((n) => `${n.id}:${n.type}`).sort());
+}
+
 async function runFromPage(page) {
   return page.evaluate(async (timeout) => {
     const before = new Set(Object.keys(await (await fetch("/history")).json()));
@@ -62,7 +103,7 @@ async function runFromPage(page) {
       await new Promise((r) => setTimeout(r, 500));
     }
     return { status: "timeout" };
-  }, TIMEOUT);
+  }, RUN_TIMEOUT);
 }
 
 (async () => {
@@ -70,9 +111,11 @@ async function runFromPage(page) {
     executablePath: process.env.CHROMIUM || undefined,
     args: ["--no-sandbox", "--disable-background-networking"],
   });
-  const report = { console: [], workflows: {} };
+  const report = { console: [], workflows: {}, opened: {} };
+  const server = new URL(url).host;
   try {
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    await page.route("**/*", (route) => (new URL(route.request().url()).host === server ? route.continue() : route.abort()));
     page.on("console", (m) => { if (m.type() === "error") report.console.push(m.text()); });
     page.on("pageerror", (e) => report.console.push(`pageerror: ${e?.message ?? e}`));
     page.on("requestfailed", (r) => report.console.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`));
@@ -86,11 +129,15 @@ async function runFromPage(page) {
       extensions: (window.app.extensions ?? []).map((e) => e.name).filter((n) => n.startsWith("GenDRPix")),
       templates: await (await fetch("/api/workflow_templates")).json(),
     })));
+    report.cards = await templateCards(page);
+    for (const { name } of report.cards) {  // as a user would: open from Browse Templates, press Run
+      report.opened[name] = { nodes: await openTemplate(page, name) };
+      report.opened[name].run = await runFromPage(page);
+    }
     for (const file of fs.readdirSync(workflowDir).filter((f) => f.endsWith(".json")).sort()) {
       const name = path.basename(file, ".json");
       const workflow = JSON.parse(fs.readFileSync(path.join(workflowDir, file), "utf8"));
       report.workflows[name] = await loadWorkflow(page, workflow);
-      if (name === runName) report.workflows[name].run = await runFromPage(page);
     }
   } finally {
     await browser.close();

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -27,10 +28,10 @@ from .ui_to_api import ui_to_api
 pytestmark = needs_comfyui
 
 EXPECTED_OUTPUT = {  # workflow -> (width, height, frames) of what it saves
-    "gendr_pix_basic_x4": (448, 300, 1),
-    "gendr_pix_best_quality": (600, 400, 1),
-    "gendr_pix_guided_grid_filter": (600, 400, 1),
-    "gendr_pix_video_frames": (384, 256, 8),
+    "GenDR-Pix 1 - Basic x4 upscale": (448, 300, 1),
+    "GenDR-Pix 2 - Best quality": (600, 400, 1),
+    "GenDR-Pix 3 - Guidance and grid filter": (600, 400, 1),
+    "GenDR-Pix 4 - Video upscale": (384, 256, 8),
 }
 
 
@@ -71,6 +72,24 @@ def test_web_extension_and_help_pages_are_served(server):
     assert f"/extensions/{PACK_FOLDER}/compare.js" in extensions
     with urllib.request.urlopen(f"{server.url}/extensions/{PACK_FOLDER}/docs/GenDRPixUpscale.md") as r:
         assert r.read().startswith(b"# GenDR-Pix Upscale")
+
+
+def test_example_inputs_are_in_the_input_folder_before_any_copy_by_hand(server):
+    """The server's base directory started without an input/ folder; the pack put the examples there."""
+    shipped = sorted(EXAMPLES.glob("gendr_pix_example_*"))
+    assert shipped
+    for source in shipped:
+        assert (server.base / "input" / source.name).read_bytes() == source.read_bytes()
+    assert "GenDR-Pix: copied the example inputs" in server.tail(1000)
+
+
+def test_templates_are_listed_and_their_files_and_thumbnails_served(server):
+    assert sorted(server.get("/api/workflow_templates")[PACK_FOLDER]) == sorted(EXPECTED_OUTPUT)
+    for name in EXPECTED_OUTPUT:
+        for suffix in (".json", ".jpg"):  # the frontend fetches <name>.json to open, <name>.jpg to show
+            url = f"{server.url}/api/workflow_templates/{PACK_FOLDER}/{urllib.parse.quote(name + suffix)}"
+            with urllib.request.urlopen(url) as r:
+                assert r.read() == (EXAMPLES / f"{name}{suffix}").read_bytes(), url
 
 
 def _saved_files(entry: dict, base: Path, kind: str = "images") -> list[Path]:
