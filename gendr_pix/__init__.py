@@ -16,7 +16,7 @@ from .ensemble import ENSEMBLE_OFFSETS, self_ensemble
 from .gridfilter import DEFAULT_WINDOW as GRID_FILTER_WINDOW
 from .gridfilter import grid_filtered, grid_pattern
 from .guidance import GUIDANCE_MODES, Guidance, guided
-from .imageio import ImageFileError, find_images, load_image, save_image
+from .imageio import ImageFileError, find_images, load_image, read_bit_depth, read_icc_profile, save_image
 from .layouts import diffusers_to_ldm, ldm_to_diffusers
 from .model import GenDRPix
 from .padding import crop, reflect_pad
@@ -66,6 +66,8 @@ __all__ = [
     "load_image",
     "load_model",
     "output_size",
+    "read_bit_depth",
+    "read_icc_profile",
     "read_tensors",
     "reflect_pad",
     "resize",

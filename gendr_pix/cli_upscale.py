@@ -16,7 +16,7 @@ from .colorfix import COLOR_FIXES
 from .ensemble import ENSEMBLE_OFFSETS
 from .gridfilter import DEFAULT_WINDOW
 from .guidance import Guidance
-from .imageio import ImageFileError, find_images, load_image, read_icc_profile, save_image
+from .imageio import ImageFileError, find_images, load_image, read_bit_depth, read_icc_profile, save_image
 from .upscale import UpscaleOptions, upscale
 
 
@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(str(e)) from None
         label = f"[{n}/{len(files)}] {src.name}"
         result = upscale(model, image, options, progress=_ProgressBar(label))
-        save_image(result, dst, icc_profile=read_icc_profile(src))  # wide-gamut photos keep their colours
+        # Wide-gamut photos keep their colours, 16-bit PNG/TIFF inputs their precision.
+        save_image(result, dst, icc_profile=read_icc_profile(src), bits=read_bit_depth(src))
         print(f"\r{label} -> {dst} ({result.shape[-1]}x{result.shape[-2]})".ljust(79), file=sys.stderr)
     print(f"done: {len(files)} image(s) in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return 0
