@@ -1,7 +1,10 @@
 """`python -m gendr_pix <command>`: a thin argparse layer over the public API.
 
 Each command lives in its own module exposing `add_arguments(parser)` and `run(args) -> int`; the
-module is imported only when its command runs, so `upscale` never pays for training imports.
+module is imported only when its command is named, so `upscale` never pays for training imports.
+Commands whose `--help` should answer at once import nothing heavy at module level: torch and the core
+load when `run` first uses them (`import gendr_pix as g`, then `g.load_model(...)` inside `run`; the
+package loads its names lazily). Adding a command is one line in COMMANDS.
 """
 
 from __future__ import annotations

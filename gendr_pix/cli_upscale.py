@@ -1,4 +1,7 @@
-"""`python -m gendr_pix upscale IN [IN ...|DIR] -o OUT`: upscale image files with a GenDR-Pix model."""
+"""`python -m gendr_pix upscale IN [IN ...|DIR] -o OUT`: upscale image files with a GenDR-Pix model.
+
+Torch loads only when a batch runs (`g.` names resolve lazily), so --help is instant.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+import gendr_pix as g
 
-from .accel import PRECISIONS, resolve_dtype
-from .checkpoint import DEFAULT_MODEL, CheckpointError, load_model
+from .choices import COLOR_FIXES, DEFAULT_MODEL, ENSEMBLE_SIZES, GRID_FILTER_WINDOW, PRECISIONS
 from .cli import CLIError
-from .colorfix import COLOR_FIXES
-from .ensemble import ENSEMBLE_OFFSETS
-from .gridfilter import DEFAULT_WINDOW
-from .guidance import Guidance
-from .imageio import ImageFileError, find_images, load_image, read_bit_depth, read_icc_profile, save_image
-from .upscale import UpscaleOptions, upscale
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,55 +22,58 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output folder, or an output file name when there is a single input")
     p.add_argument("--model", help=f"GenDR-Pix checkpoint (default: the bundled {DEFAULT_MODEL.name})")
     p.add_argument("--scale", type=float, default=None, help="upscale factor in [1, 8] (default: the model's)")
-    p.add_argument("--ensemble", type=int, default=1, choices=sorted(ENSEMBLE_OFFSETS),
+    p.add_argument("--ensemble", type=int, default=1, choices=ENSEMBLE_SIZES,
                    help="padding self-ensemble size (grid shifts averaged; K times the cost)")
     p.add_argument("--guidance", type=float, default=1.0,
                    help="guidance scale w: 1 = positive condition only; > 1 more detail, < 1 more fidelity")
     p.add_argument("--padcfg", action="store_true", help="fuse guidance with padding (PadCFG) instead of plain CFG")
-    p.add_argument("--grid-filter", type=int, nargs="?", const=DEFAULT_WINDOW, default=0, metavar="PX",
+    p.add_argument("--grid-filter", type=int, nargs="?", const=GRID_FILTER_WINDOW, default=0, metavar="PX",
                    help=f"remove 8x8 grid patterns in one cheap pass; PX = window, a multiple of 8 "
-                        f"(default with the flag: {DEFAULT_WINDOW}; 0 = off)")
+                        f"(default with the flag: {GRID_FILTER_WINDOW}; 0 = off)")
     p.add_argument("--tile", type=int, default=0,
                    help="tile size in output pixels; 0 = automatic (whole image if it fits in free memory)")
     p.add_argument("--tile-overlap", type=int, default=64, help="tile overlap in output pixels")
     p.add_argument("--color-fix", default="none", choices=COLOR_FIXES, help="keep the input's colours")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps ...")
-    p.add_argument("--dtype", default="auto", choices=PRECISIONS, help="compute precision")
+    p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:1, mps ...")
+    p.add_argument("--dtype", default="auto", choices=PRECISIONS,
+                   help="compute precision; auto: fp32 on the CPU, bf16 (else fp16) on a GPU")
     p.add_argument("--suffix", default="_gendrpix", help="appended to output file names in a folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
 
 def run(args: argparse.Namespace) -> int:
+    options = _options(args)
     try:
-        options = UpscaleOptions(
-            scale=args.scale, ensemble=args.ensemble, tile=args.tile, tile_overlap=args.tile_overlap,
-            guidance=Guidance(scale=args.guidance, mode="padcfg" if args.padcfg else "cfg"),
-            grid_filter=args.grid_filter, color_fix=args.color_fix,
-        )
-    except ValueError as e:
-        raise CLIError(str(e)) from None
-    try:
-        files = find_images(args.inputs)
-    except ImageFileError as e:
+        files = g.find_images(args.inputs)
+    except g.ImageFileError as e:
         raise CLIError(str(e)) from None
     targets = _targets(files, Path(args.output), args.suffix, args.overwrite)
-    device = _device(args.device)
-    dtype = _dtype(args.dtype, device)
-    model = _load(args.model, device, dtype)
+    model = _load(args.model, args.device, args.dtype)
 
     started = time.perf_counter()
     for n, (src, dst) in enumerate(zip(files, targets), 1):
         try:
-            image = load_image(src)
-        except ImageFileError as e:
+            image = g.load_image(src)
+        except g.ImageFileError as e:
             raise CLIError(str(e)) from None
         label = f"[{n}/{len(files)}] {src.name}"
-        result = upscale(model, image, options, progress=_ProgressBar(label))
+        result = g.upscale(model, image, options, progress=_ProgressBar(label))
         # Wide-gamut photos keep their colours, 16-bit PNG/TIFF inputs their precision.
-        save_image(result, dst, icc_profile=read_icc_profile(src), bits=read_bit_depth(src))
+        g.save_image(result, dst, icc_profile=g.read_icc_profile(src), bits=g.read_bit_depth(src))
         print(f"\r{label} -> {dst} ({result.shape[-1]}x{result.shape[-2]})".ljust(79), file=sys.stderr)
     print(f"done: {len(files)} image(s) in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return 0
+
+
+def _options(args: argparse.Namespace):
+    try:
+        return g.UpscaleOptions(
+            scale=args.scale, ensemble=args.ensemble, tile=args.tile, tile_overlap=args.tile_overlap,
+            guidance=g.Guidance(scale=args.guidance, mode="padcfg" if args.padcfg else "cfg"),
+            grid_filter=args.grid_filter, color_fix=args.color_fix,
+        )
+    except ValueError as e:
+        raise CLIError(str(e)) from None
 
 
 def _targets(files: list[Path], output: Path, suffix: str, overwrite: bool) -> list[Path]:
@@ -95,33 +94,12 @@ def _targets(files: list[Path], output: Path, suffix: str, overwrite: bool) -> l
     return targets
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise CLIError(f"unknown device {name!r} (try cpu, cuda, cuda:1, mps)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CLIError("--device cuda was asked for but this torch build sees no CUDA GPU")
-    return device
-
-
-def _dtype(name: str, device: torch.device) -> torch.dtype:
-    bf16_ok = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    return resolve_dtype(name, device_type=device.type, bf16_ok=bf16_ok, fp16_ok=device.type != "cpu")
-
-
-def _load(path: str | None, device: torch.device, dtype: torch.dtype):
+def _load(path: str | None, device: str, dtype: str):
     if path is None and not DEFAULT_MODEL.is_file():
         raise CLIError("no model is bundled with this installation yet; pass a GenDR-Pix checkpoint with --model PATH")
     try:
-        return load_model(path or DEFAULT_MODEL, device=device, dtype=dtype)
-    except CheckpointError as e:
+        return g.load_model(path or DEFAULT_MODEL, device=device, dtype=dtype)
+    except ValueError as e:  # CheckpointError, or a device/precision this machine lacks
         raise CLIError(str(e)) from None
 
 

@@ -12,12 +12,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from .bits16 import is_wide_colour, read_wide_colour, write_png16
+from .choices import IMAGE_SUFFIXES, OUTPUT_SUFFIXES
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-"""Formats `save_image` writes. PNG keeps 16 bits per channel; JPEG and WebP have 8."""
 
 
 class ImageFileError(ValueError):

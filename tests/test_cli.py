@@ -1,5 +1,10 @@
 """The CLI: upscale files and folders; one-line errors with exit code 2."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import make_tiny
@@ -111,3 +116,23 @@ def test_output_keeps_the_input_colour_profile(setup, suffix):
     assert Image.open(dst).info.get("icc_profile") == profile
     assert main(["upscale", str(tmp / "in" / "a.png"), "-o", str(tmp / "plain_x4.png"), "--model", str(model)]) == 0
     assert "icc_profile" not in Image.open(tmp / "plain_x4.png").info
+
+
+def _python(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_help_does_not_import_torch(tmp_path):
+    done = _python("import sys\nfrom gendr_pix.cli import main\nfor argv in (['--help'], ['upscale', '--help']):\n"
+                   "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+                   "print('torch' in sys.modules)", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "--overwrite" in done.stdout and done.stdout.split()[-1] == "False"  # both helps printed, no torch
+
+
+def test_the_torch_free_choices_match_the_core():
+    from gendr_pix import accel, choices, ensemble
+    assert choices.PRECISIONS == ("auto", *accel.DTYPES)
+    assert choices.ENSEMBLE_SIZES == tuple(sorted(ensemble.ENSEMBLE_OFFSETS))
