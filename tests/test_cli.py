@@ -231,7 +231,8 @@ def test_verbose_shows_our_debug_log_not_pillows(setup):
 
 
 def test_help_does_not_import_torch(tmp_path):
-    done = _python("import sys\nfrom gendr_pix.cli import main\nfor argv in (['--help'], ['upscale', '--help']):\n"
+    done = _python("import sys\nfrom gendr_pix.cli import main\n"
+                   "for argv in (['--help'], ['upscale', '--help'], ['info', '--help']):\n"
                    "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
                    "print('torch' in sys.modules)", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
