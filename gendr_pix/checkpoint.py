@@ -25,6 +25,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import Tensor
 
+from .accel import device_dtype, resolve_device
+from .choices import DEFAULT_MODEL
 from .config import PIXEL_CHANNELS, ConfigError, ModelConfig, UNetConfig
 from .layouts import StateDict, detect_layout, infer_unet_config, ldm_to_diffusers, strip_prefixes
 from .model import GenDRPix
@@ -38,8 +40,6 @@ EXPECTED = (
     f"a GenDR-Pix checkpoint: a pixel-space SD2.1-shaped UNet with {PIXEL_CHANNELS} input/output channels "
     "(our .safetensors format, or a diffusers/LDM UNet state dict)"
 )
-DEFAULT_MODEL = Path(__file__).parent / "weights" / "gendr-pix-small-x4.safetensors"
-"""The small x4 model shipped inside the package (trained by this repo's own training code)."""
 _CONTAINER_KEYS = ("state_dict", "params_ema", "params", "model", "module", "ema", "unet")
 
 
@@ -82,15 +82,21 @@ def _file_mode(path: Path) -> int:
 
 
 def load_model(
-    path: str | os.PathLike, *, device: torch.device | str = "cpu", dtype: torch.dtype | None = None,
+    path: str | os.PathLike, *, device: torch.device | str = "cpu", dtype: torch.dtype | str | None = None,
     config_overrides: dict[str, Any] | None = None,
 ) -> GenDRPix:
     """Load a checkpoint in any supported layout into an eval-mode `GenDRPix`.
 
-    `dtype=None` means float32. `config_overrides` sets ModelConfig fields a foreign file cannot
+    `device`: a torch device or its name; "auto" means CUDA, else MPS, else the CPU (`resolve_device`,
+    as the CLI's --device). `dtype`: a torch dtype or a precision name, fp32, fp16, bf16 or auto
+    (float32 on the CPU, bfloat16 or float16 on a GPU: `device_dtype`, as the CLI's --dtype); None
+    means float32. `config_overrides` sets ModelConfig fields a foreign file cannot
     declare (prediction, timestep, alpha_bar, scale; `unet.head_dim`/`unet.norm_groups` via a nested dict "unet").
-    Raises CheckpointError for anything that is not a GenDR-Pix-shaped checkpoint.
+    Raises CheckpointError for anything that is not a GenDR-Pix-shaped checkpoint, ValueError for an
+    unknown or unavailable device or precision.
     """
+    device = resolve_device(device)
+    dtype = torch.float32 if dtype is None else device_dtype(dtype, device)
     path = Path(path)
     tensors, metadata = read_tensors(path)
     header = _parse_header(path, metadata)
@@ -121,7 +127,7 @@ def load_model(
         raise CheckpointError(path, f"tensors whose shapes do not fit the config ({detail})") from None
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(path, _key_problem(result.missing_keys, result.unexpected_keys))
-    model = model.to(device=device, dtype=dtype or torch.float32).eval().requires_grad_(False)
+    model = model.to(device=device, dtype=dtype).eval().requires_grad_(False)
     _align_storage(model)
     return model
 
@@ -138,7 +144,8 @@ def _align_storage(model: torch.nn.Module) -> None:
 
 
 def load_default_model(**kwargs: Any) -> GenDRPix:
-    """Load the bundled default model (`DEFAULT_MODEL`); keyword arguments as for `load_model`."""
+    """Load the bundled default model (`DEFAULT_MODEL`); keyword arguments as for `load_model`, e.g.
+    `load_default_model(device="auto")` for the GPU where there is one."""
     if not DEFAULT_MODEL.is_file():
         raise CheckpointError(DEFAULT_MODEL, "no bundled default model in this installation",
                               fix="Pass a model file explicitly (CLI: --model PATH).")

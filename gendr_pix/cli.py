@@ -1,7 +1,10 @@
 """`python -m gendr_pix <command>`: a thin argparse layer over the public API.
 
 Each command lives in its own module exposing `add_arguments(parser)` and `run(args) -> int`; the
-module is imported only when its command runs, so `upscale` never pays for training imports.
+module is imported only when its command is named, so `upscale` never pays for training imports.
+Commands whose `--help` should answer at once import nothing heavy at module level: torch and the core
+load when `run` first uses them (`import gendr_pix as g`, then `g.load_model(...)` inside `run`; the
+package loads its names lazily). Adding a command is one line in COMMANDS.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ class CLIError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gendr_pix", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log GenDR-Pix's debug details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     argv = sys.argv[1:] if argv is None else argv
     chosen = next((a for a in argv if a in COMMANDS), None)
@@ -41,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
             modules[name] = importlib.import_module(module)
             modules[name].add_arguments(p)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    if args.verbose:  # this package's debug log; other libraries' (Pillow dumps every PNG chunk) stay quiet
+        logging.getLogger("gendr_pix").setLevel(logging.DEBUG)
     try:
         return int(modules[args.command].run(args) or 0)
     except CLIError as e:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from .checkpoint import CheckpointError, load_model, read_tensors
+import gendr_pix as g  # names load on first use: `info --help` does not import torch
+
 from .cli import CLIError
 
 
@@ -19,8 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        tensors, metadata = read_tensors(args.file)
-    except CheckpointError as e:
+        tensors, metadata = g.read_tensors(args.file)
+    except g.CheckpointError as e:
         raise CLIError(str(e)) from None
     params = sum(t.numel() for t in tensors.values())
     print(f"{args.file}: {len(tensors)} tensors, {params / 1e6:.2f}M values")
@@ -30,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
         for name, t in sorted(tensors.items()):
             print(f"  {name}  {tuple(t.shape)}  {str(t.dtype).removeprefix('torch.')}")
     try:
-        model = load_model(args.file)
-    except CheckpointError as e:
+        model = g.load_model(args.file)
+    except g.CheckpointError as e:
         print(f"does not load: {e}")
         return 1
     unet_params = sum(p.numel() for p in model.unet.parameters())

@@ -1,126 +1,147 @@
-"""`python -m gendr_pix upscale IN [IN ...|DIR] -o OUT`: upscale image files with a GenDR-Pix model."""
+"""`python -m gendr_pix upscale IN [IN ...|DIR] -o OUT`: upscale image files with a GenDR-Pix model.
+
+A batch goes on past a file that fails (one `failed:` line each, exit status 1 at the end); Ctrl-C
+stops it at once. Torch loads only when a batch runs (`g.` names resolve lazily), so --help is instant.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
-import torch
+import gendr_pix as g
 
-from .accel import PRECISIONS, resolve_dtype
-from .checkpoint import DEFAULT_MODEL, CheckpointError, load_model
+from .choices import COLOR_FIXES, DEFAULT_MODEL, ENSEMBLE_SIZES, GRID_FILTER_WINDOW, OUTPUT_SUFFIXES, PRECISIONS
 from .cli import CLIError
-from .colorfix import COLOR_FIXES
-from .ensemble import ENSEMBLE_OFFSETS
-from .gridfilter import DEFAULT_WINDOW
-from .guidance import Guidance
-from .imageio import ImageFileError, find_images, load_image, read_icc_profile, save_image
-from .upscale import UpscaleOptions, upscale
+
+FAILED_EXIT = 1
+"""Exit status when at least one file failed (the others were upscaled); 2 is for errors before any work."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", help="image files and/or folders of images")
     p.add_argument("-o", "--output", required=True,
-                   help="output folder, or an output file name when there is a single input")
+                   help=f"output folder (a name without extension, an existing folder, or one ending in /), or "
+                        f"an output file name ({', '.join(OUTPUT_SUFFIXES)}) when there is a single input")
     p.add_argument("--model", help=f"GenDR-Pix checkpoint (default: the bundled {DEFAULT_MODEL.name})")
     p.add_argument("--scale", type=float, default=None, help="upscale factor in [1, 8] (default: the model's)")
-    p.add_argument("--ensemble", type=int, default=1, choices=sorted(ENSEMBLE_OFFSETS),
+    p.add_argument("--ensemble", type=int, default=1, choices=ENSEMBLE_SIZES,
                    help="padding self-ensemble size (grid shifts averaged; K times the cost)")
     p.add_argument("--guidance", type=float, default=1.0,
                    help="guidance scale w: 1 = positive condition only; > 1 more detail, < 1 more fidelity")
     p.add_argument("--padcfg", action="store_true", help="fuse guidance with padding (PadCFG) instead of plain CFG")
-    p.add_argument("--grid-filter", type=int, nargs="?", const=DEFAULT_WINDOW, default=0, metavar="PX",
+    p.add_argument("--grid-filter", type=int, nargs="?", const=GRID_FILTER_WINDOW, default=0, metavar="PX",
                    help=f"remove 8x8 grid patterns in one cheap pass; PX = window, a multiple of 8 "
-                        f"(default with the flag: {DEFAULT_WINDOW}; 0 = off)")
+                        f"(default with the flag: {GRID_FILTER_WINDOW}; 0 = off)")
     p.add_argument("--tile", type=int, default=0,
                    help="tile size in output pixels; 0 = automatic (whole image if it fits in free memory)")
     p.add_argument("--tile-overlap", type=int, default=64, help="tile overlap in output pixels")
     p.add_argument("--color-fix", default="none", choices=COLOR_FIXES, help="keep the input's colours")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps ...")
-    p.add_argument("--dtype", default="auto", choices=PRECISIONS, help="compute precision")
+    p.add_argument("--device", default="auto", help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:1, mps ...")
+    p.add_argument("--dtype", default="auto", choices=PRECISIONS,
+                   help="compute precision; auto: fp32 on the CPU, bf16 (else fp16) on a GPU")
     p.add_argument("--suffix", default="_gendrpix", help="appended to output file names in a folder")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    existing = p.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    existing.add_argument("--skip-existing", action="store_true",
+                          help="leave existing output files as they are and upscale the rest (resumes a batch)")
 
 
 def run(args: argparse.Namespace) -> int:
+    options = _options(args)
     try:
-        options = UpscaleOptions(
+        files = g.find_images(args.inputs)
+    except g.ImageFileError as e:
+        raise CLIError(str(e)) from None
+    jobs = _pending(list(zip(files, _targets(files, args.output, args.suffix))), args.overwrite, args.skip_existing)
+    model = _load(args.model, args.device, args.dtype) if jobs else None
+
+    started, failed = time.perf_counter(), 0
+    for n, (src, dst) in enumerate(jobs, 1):
+        label = f"[{n}/{len(jobs)}] {src.name}"
+        try:
+            size = _upscale_file(model, src, dst, options, label)
+        except g.Interrupted:
+            raise
+        except (ValueError, OSError, RuntimeError, MemoryError) as e:  # unreadable, bad pixels, disk full, OOM
+            failed += 1
+            print(f"\rfailed: {src}: {_reason(e, src)}".ljust(79), file=sys.stderr)
+            continue
+        print(f"\r{label} -> {dst} ({size})".ljust(79), file=sys.stderr)
+    done = len(jobs) - failed
+    tail = f"; {failed} failed (see the 'failed:' lines)" if failed else ""
+    print(f"done: {done} image(s) in {time.perf_counter() - started:.1f}s{tail}", file=sys.stderr)
+    return FAILED_EXIT if failed else 0
+
+
+def _options(args: argparse.Namespace):
+    try:
+        return g.UpscaleOptions(
             scale=args.scale, ensemble=args.ensemble, tile=args.tile, tile_overlap=args.tile_overlap,
-            guidance=Guidance(scale=args.guidance, mode="padcfg" if args.padcfg else "cfg"),
+            guidance=g.Guidance(scale=args.guidance, mode="padcfg" if args.padcfg else "cfg"),
             grid_filter=args.grid_filter, color_fix=args.color_fix,
         )
     except ValueError as e:
         raise CLIError(str(e)) from None
-    try:
-        files = find_images(args.inputs)
-    except ImageFileError as e:
-        raise CLIError(str(e)) from None
-    targets = _targets(files, Path(args.output), args.suffix, args.overwrite)
-    device = _device(args.device)
-    dtype = _dtype(args.dtype, device)
-    model = _load(args.model, device, dtype)
-
-    started = time.perf_counter()
-    for n, (src, dst) in enumerate(zip(files, targets), 1):
-        try:
-            image = load_image(src)
-        except ImageFileError as e:
-            raise CLIError(str(e)) from None
-        label = f"[{n}/{len(files)}] {src.name}"
-        result = upscale(model, image, options, progress=_ProgressBar(label))
-        save_image(result, dst, icc_profile=read_icc_profile(src))  # wide-gamut photos keep their colours
-        print(f"\r{label} -> {dst} ({result.shape[-1]}x{result.shape[-2]})".ljust(79), file=sys.stderr)
-    print(f"done: {len(files)} image(s) in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-    return 0
 
 
-def _targets(files: list[Path], output: Path, suffix: str, overwrite: bool) -> list[Path]:
-    single_file = len(files) == 1 and output.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")
-    if single_file:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        targets = [output]
-    else:
-        if output.exists() and not output.is_dir():
-            raise CLIError(f"{output}: exists and is not a folder (several inputs need an output folder)")
-        output.mkdir(parents=True, exist_ok=True)
-        targets = [output / f"{f.stem}{suffix}.png" for f in files]
-        if len(set(targets)) < len(targets):
-            raise CLIError("two inputs share a file name; upscale them into separate output folders")
-    existing = [t for t in targets if t.exists()]
-    if existing and not overwrite:
-        raise CLIError(f"{existing[0]}: already exists (use --overwrite to replace)")
+def _upscale_file(model, src: Path, dst: Path, options, label: str) -> str:
+    """Upscale one file into `dst`, keeping its colour profile and bit depth; returns 'WxH'."""
+    result = g.upscale(model, g.load_image(src), options, progress=_ProgressBar(label))
+    # Wide-gamut photos keep their colours, 16-bit PNG/TIFF inputs their precision.
+    g.save_image(result, dst, icc_profile=g.read_icc_profile(src), bits=g.read_bit_depth(src))
+    return f"{result.shape[-1]}x{result.shape[-2]}"
+
+
+def _reason(error: Exception, src: Path) -> str:
+    """The error as one line, without the file name when the message starts with it."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return lines[0].removeprefix(f"{src}: ")
+
+
+def _targets(files: list[Path], output: str, suffix: str) -> list[Path]:
+    """Output file per input. `output` is a file when there is one input and it ends in an image
+    suffix; a folder when it exists as one, ends in a path separator or has no suffix."""
+    path = Path(output)
+    as_folder = path.is_dir() or output.endswith(("/", os.sep)) or not path.suffix
+    if not as_folder and path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise CLIError(f"-o {output}: {path.suffix} is not an image format; give a file ending in "
+                       f"{', '.join(OUTPUT_SUFFIXES)}, or a folder (a name without extension, or ending in /)")
+    if not as_folder and len(files) > 1:
+        raise CLIError(f"-o {output}: {len(files)} inputs need an output folder, not a file name")
+    if not as_folder:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return [path]
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"{path}: exists and is not a folder (several inputs need an output folder)")
+    path.mkdir(parents=True, exist_ok=True)
+    targets = [path / f"{f.stem}{suffix}.png" for f in files]
+    if len(set(targets)) < len(targets):
+        raise CLIError("two inputs share a file name; upscale them into separate output folders")
     return targets
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise CLIError(f"unknown device {name!r} (try cpu, cuda, cuda:1, mps)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CLIError("--device cuda was asked for but this torch build sees no CUDA GPU")
-    return device
+def _pending(jobs: list[tuple[Path, Path]], overwrite: bool, skip_existing: bool) -> list[tuple[Path, Path]]:
+    """The (input, output) pairs to do: existing outputs are an error unless replaced or skipped."""
+    existing = [dst for _, dst in jobs if dst.exists()]
+    if not existing or overwrite:
+        return jobs
+    if not skip_existing:
+        raise CLIError(f"{existing[0]}: already exists (use --overwrite to replace, or --skip-existing "
+                       f"to upscale only the missing ones)")
+    print(f"skipping {len(existing)} image(s) whose output exists", file=sys.stderr)
+    return [(src, dst) for src, dst in jobs if not dst.exists()]
 
 
-def _dtype(name: str, device: torch.device) -> torch.dtype:
-    bf16_ok = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    return resolve_dtype(name, device_type=device.type, bf16_ok=bf16_ok, fp16_ok=device.type != "cpu")
-
-
-def _load(path: str | None, device: torch.device, dtype: torch.dtype):
+def _load(path: str | None, device: str, dtype: str):
     if path is None and not DEFAULT_MODEL.is_file():
         raise CLIError("no model is bundled with this installation yet; pass a GenDR-Pix checkpoint with --model PATH")
     try:
-        return load_model(path or DEFAULT_MODEL, device=device, dtype=dtype)
-    except CheckpointError as e:
+        return g.load_model(path or DEFAULT_MODEL, device=device, dtype=dtype)
+    except ValueError as e:  # CheckpointError, or a device/precision this machine lacks
         raise CLIError(str(e)) from None
 
 

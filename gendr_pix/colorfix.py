@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .choices import COLOR_FIXES
+
 ColorFix = Literal["none", "wavelet", "adain"]
-COLOR_FIXES: tuple[str, ...] = ("none", "wavelet", "adain")
 
 
 def _blur(x: Tensor, dilation: int) -> Tensor:

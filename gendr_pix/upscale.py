@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .accel import device_dtype, resolve_device
 from .antiring import antiringed, check_strength, range_window
 from .callbacks import ProgressFn, StopFn, check_stop
 from .colorfix import COLOR_FIXES, ColorFix, color_fix, is_grey, to_grey
@@ -98,7 +99,7 @@ def upscale(
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
     device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
+    dtype: torch.dtype | str | None = None,
 ) -> Tensor:
     """Upscale a batch of RGB or RGBA images in [0, 1].
 
@@ -106,7 +107,8 @@ def upscale(
     Returns float32 on the CPU in the same layout, in [0, 1], with H, W = `output_size(H, W, scale)`.
     Alpha is resized (bicubic) on its own and reattached. `positive`/`negative` replace the model's
     stored embeddings ([1, L, context_dim]). `device`/`dtype` move the model for this call only
-    (restored afterwards); by default it runs where it is. Deterministic for fixed inputs.
+    (restored afterwards) and take what `load_model` takes, "auto" included; by default it runs where
+    it is. Deterministic for fixed inputs.
     Raises ValueError for bad inputs, `Interrupted` when `should_stop` returns True.
     """
     opts = options or UpscaleOptions()
@@ -308,8 +310,10 @@ def _free_cache(device: torch.device) -> None:
 def _placed(model: GenDRPix, device, dtype) -> Iterator[None]:
     """Move/cast the model for one call and put it back, whatever happens."""
     before = (model.device, model.dtype)
-    if device is not None or dtype is not None:
-        model.to(device=device or before[0], dtype=dtype or before[1])
+    to_device = before[0] if device is None else resolve_device(device)
+    to_dtype = before[1] if dtype is None else device_dtype(dtype, to_device)
+    if (to_device, to_dtype) != before:
+        model.to(device=to_device, dtype=to_dtype)
     try:
         yield
     finally:

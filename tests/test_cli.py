@@ -1,8 +1,16 @@
-"""The CLI: upscale files and folders; one-line errors with exit code 2."""
+"""The CLI: upscale files and folders; one-line errors with exit code 2, one `failed:` line per bad file
+in a batch that goes on (exit code 1)."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 from conftest import make_tiny
+from images16 import png16, tiff16
 from PIL import Image, ImageCms
 
 import gendr_pix as g
@@ -55,7 +63,6 @@ def test_grid_filter_flag_alone_takes_the_default_window(setup):
 @pytest.mark.parametrize("args, message", [
     (["missing.png"], "missing.png: no such file or folder"),
     (["in/a.png", "--model", "in/a.png"], "neither safetensors nor a PyTorch pickle"),
-    (["broken.png"], "cannot read as an image"),
     (["in/a.png", "--scale", "12"], "scale must be in [1, 8]"),
     (["in/a.png", "--tile", "64", "--tile-overlap", "64"], "must be larger than tile_overlap"),
     (["in/a.png", "--grid-filter", "20"], "grid filter window must be 0 (off) or a multiple of 8"),
@@ -111,3 +118,128 @@ def test_output_keeps_the_input_colour_profile(setup, suffix):
     assert Image.open(dst).info.get("icc_profile") == profile
     assert main(["upscale", str(tmp / "in" / "a.png"), "-o", str(tmp / "plain_x4.png"), "--model", str(model)]) == 0
     assert "icc_profile" not in Image.open(tmp / "plain_x4.png").info
+
+
+def _upscale(*args: str | Path) -> int:
+    return main(["upscale", *map(str, args)])
+
+
+def test_a_batch_goes_on_past_bad_files(setup, capsys):
+    tmp, model, inputs = setup
+    (inputs / "0-empty.png").write_bytes(b"")  # sorted first: before the good files
+    (inputs / "c-truncated.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    assert _upscale(inputs, "-o", tmp / "out", "--model", model) == 1
+    assert sorted(p.name for p in (tmp / "out").iterdir()) == ["a_gendrpix.png", "b_gendrpix.png"]
+    lines = capsys.readouterr().err.splitlines()
+    failed = [line.strip() for line in lines if line.strip().startswith("failed:")]
+    assert len(failed) == 2
+    assert failed[0].startswith(f"failed: {inputs / '0-empty.png'}: cannot read as an image (")
+    assert failed[1].startswith(f"failed: {inputs / 'c-truncated.jpg'}: cannot read as an image (")
+    assert lines[-1].startswith("done: 2 image(s) in ") and lines[-1].endswith("; 2 failed (see the 'failed:' lines)")
+
+
+def test_ctrl_c_stops_the_batch_at_once(setup, capsys, monkeypatch):
+    tmp, model, inputs = setup
+    (inputs / "0-empty.png").write_bytes(b"")
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(g, "upscale", interrupted)
+    assert _upscale(inputs, "-o", tmp / "out", "--model", model) == 130
+    assert len(calls) == 1 and list((tmp / "out").iterdir()) == []  # b.png was never started
+    err = capsys.readouterr().err
+    assert "0-empty.png: cannot read" in err and err.rstrip().endswith("interrupted")
+
+
+def test_skip_existing_resumes_an_interrupted_batch(setup, capsys):
+    tmp, model, inputs = setup
+    out = tmp / "out"
+    out.mkdir()
+    (out / "a_gendrpix.png").write_bytes(b"done before the interrupt")
+    assert _upscale(inputs, "-o", out, "--model", model) == 2
+    assert "--skip-existing" in capsys.readouterr().err
+    assert _upscale(inputs, "-o", out, "--model", model, "--skip-existing") == 0
+    assert (out / "a_gendrpix.png").read_bytes() == b"done before the interrupt"
+    assert Image.open(out / "b_gendrpix.png").size == (28, 36)
+    err = capsys.readouterr().err
+    assert "skipping 1 image(s) whose output exists" in err and "done: 1 image(s)" in err
+    with pytest.raises(SystemExit):  # one or the other
+        _upscale(inputs, "-o", out, "--model", model, "--skip-existing", "--overwrite")
+
+
+RNG = np.random.default_rng(0)
+WIDE = (RNG.random((10, 14, 4)) * 65535).astype(np.uint16)
+
+
+@pytest.mark.parametrize("name, write", [
+    ("rgb16.png", lambda p: png16(p, WIDE[..., :3])),
+    ("rgba16.png", lambda p: png16(p, WIDE)),
+    ("grey16.png", lambda p: png16(p, WIDE[..., :1])),
+    ("rgb16.tif", lambda p: tiff16(p, WIDE[..., :3])),
+    ("rgb16-deflate-motorola.tif", lambda p: tiff16(p, WIDE[..., :3], deflate=True, big_endian=True)),
+])
+def test_16bit_inputs_give_16bit_outputs(setup, name, write):
+    tmp, model, _ = setup
+    src = write(tmp / name)
+    assert _upscale(src, "-o", tmp / "out", "--model", model) == 0
+    dst = tmp / "out" / f"{Path(name).stem}_gendrpix.png"
+    assert dst.read_bytes()[24] == 16  # the PNG header's bit depth
+    api = g.upscale(g.load_model(model), g.load_image(src), g.UpscaleOptions(scale=4))
+    assert (g.load_image(dst) - api).abs().max() <= 0.5 / 65535 + 1e-7
+
+
+def test_8bit_inputs_still_give_8bit_outputs(setup):
+    tmp, model, inputs = setup
+    assert _upscale(inputs / "a.png", "-o", tmp / "a4.png", "--model", model) == 0
+    assert (tmp / "a4.png").read_bytes()[24] == 8
+
+
+@pytest.mark.parametrize("output", ["out.xyz", "out.tif", "photos.v2"])
+def test_an_output_that_is_no_image_format_is_an_error(setup, capsys, output):
+    tmp, model, inputs = setup
+    assert _upscale(inputs / "a.png", "-o", tmp / output, "--model", model) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{Path(output).suffix} is not an image format" in err and ".png, .jpg, .jpeg, .webp" in err
+    assert "\n" not in err and not (tmp / output).exists()
+
+
+def test_folders_are_named_without_extension_or_with_a_slash(setup):
+    tmp, model, inputs = setup
+    (tmp / "existing.v1").mkdir()
+    assert _upscale(inputs / "a.png", "-o", tmp / "existing.v1", "--model", model) == 0
+    assert _upscale(inputs / "a.png", "-o", f"{tmp / 'new.v2'}{os.sep}", "--model", model) == 0
+    assert (tmp / "existing.v1" / "a_gendrpix.png").is_file() and (tmp / "new.v2" / "a_gendrpix.png").is_file()
+    assert _upscale(inputs, "-o", tmp / "two.png", "--model", model) == 2  # two inputs, one file name
+
+
+def _python(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_verbose_shows_our_debug_log_not_pillows(setup):
+    tmp, model, inputs = setup
+    done = _python(f"from gendr_pix.cli import main; raise SystemExit(main(['-v', 'upscale', 'in/a.png', "
+                   f"'-o', 'a4.png', '--model', {str(model)!r}]))", cwd=tmp)
+    assert done.returncode == 0, done.stderr
+    assert "DEBUG: plan: " in done.stderr  # gendr_pix.upscale's tile plan
+    assert "STREAM" not in done.stderr and "PIL" not in done.stderr  # PngImagePlugin's chunk dump
+
+
+def test_help_does_not_import_torch(tmp_path):
+    done = _python("import sys\nfrom gendr_pix.cli import main\n"
+                   "for argv in (['--help'], ['upscale', '--help'], ['info', '--help']):\n"
+                   "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+                   "print('torch' in sys.modules)", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "--skip-existing" in done.stdout and done.stdout.split()[-1] == "False"  # both helps printed, no torch
+
+
+def test_the_torch_free_choices_match_the_core():
+    from gendr_pix import accel, choices, ensemble
+    assert choices.PRECISIONS == ("auto", *accel.DTYPES)
+    assert choices.ENSEMBLE_SIZES == tuple(sorted(ensemble.ENSEMBLE_OFFSETS))

@@ -8,6 +8,7 @@ import logging
 import numpy as np
 import pytest
 import torch
+from images16 import png16, tiff16
 from PIL import Image
 
 import gendr_pix as g
@@ -68,3 +69,68 @@ def test_only_the_first_frame_of_an_animation_is_used_and_that_is_said(tmp_path,
     with caplog.at_level(logging.WARNING, logger="gendr_pix.imageio"):
         g.load_image(tmp_path / "still.gif")
     assert caplog.text == ""
+
+
+WIDE = (np.random.default_rng(0).random((9, 13, 4)) * 65535).astype(np.uint16)
+
+
+def _as_uint16(image: torch.Tensor) -> np.ndarray:
+    return (image[0].permute(1, 2, 0).double().numpy() * 65535).round().astype(np.uint16)
+
+
+@pytest.mark.parametrize("name, write, channels", [
+    ("rgb.png", lambda p: png16(p, WIDE[..., :3]), 3),
+    ("rgba.png", lambda p: png16(p, WIDE), 4),
+    ("rgb.tif", lambda p: tiff16(p, WIDE[..., :3]), 3),
+    ("rgba-motorola.tif", lambda p: tiff16(p, WIDE, big_endian=True), 4),
+    ("rgb-deflate.tif", lambda p: tiff16(p, WIDE[..., :3], deflate=True), 3),
+    ("rgba-deflate-motorola.tif", lambda p: tiff16(p, WIDE, deflate=True, big_endian=True), 4),
+])
+def test_16bit_colour_loads_with_all_16_bits(tmp_path, name, write, channels):
+    path = write(tmp_path / name)
+    assert np.array_equal(_as_uint16(g.load_image(path)), WIDE[..., :channels])
+    assert g.read_bit_depth(path) == 16
+
+
+def test_16bit_grey_loads_with_all_16_bits(tmp_path):
+    path = png16(tmp_path / "grey.png", WIDE[..., :1])
+    loaded = _as_uint16(g.load_image(path))
+    assert loaded.shape == (9, 13, 3) and all(np.array_equal(loaded[..., c], WIDE[..., 0]) for c in range(3))
+    assert g.read_bit_depth(path) == 16
+
+
+def test_16bit_grey_with_alpha_is_read_as_8_bits_and_that_is_said(tmp_path, caplog):
+    path = png16(tmp_path / "grey-alpha.png", WIDE[..., :2])
+    with caplog.at_level(logging.WARNING, logger="gendr_pix"):
+        assert g.load_image(path).shape == (1, 4, 9, 13)
+    assert "grey-alpha.png: 16-bit LA samples read as 8 bits" in caplog.text
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_16bit_png_is_written_exactly(tmp_path, channels):
+    image = torch.from_numpy(WIDE[..., :channels] / 65535).permute(2, 0, 1)[None].float()
+    profile = b"not checked by the writer, only carried"
+    g.save_image(image, tmp_path / "out.png", bits=16, icc_profile=profile)
+    assert (tmp_path / "out.png").read_bytes()[24] == 16
+    assert np.array_equal(_as_uint16(g.load_image(tmp_path / "out.png")), WIDE[..., :channels])
+    with Image.open(tmp_path / "out.png") as im:  # Pillow sees the high bytes, and the profile
+        assert np.array_equal(np.asarray(im), (WIDE[..., :channels] >> 8).astype(np.uint8))
+        assert im.info["icc_profile"] == profile
+
+
+def test_8bit_files_load_and_save_as_before(tmp_path):
+    pixels = (np.arange(9 * 13 * 3) % 256).astype(np.uint8).reshape(9, 13, 3)
+    Image.fromarray(pixels).save(tmp_path / "in.png")
+    loaded = g.load_image(tmp_path / "in.png")
+    assert torch.equal(loaded, torch.from_numpy(pixels.astype(np.float32) / 255.0).permute(2, 0, 1)[None])
+    assert g.read_bit_depth(tmp_path / "in.png") == 8
+    g.save_image(loaded, tmp_path / "out.png")
+    assert (tmp_path / "out.png").read_bytes()[24] == 8
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), pixels)
+
+
+@pytest.mark.parametrize("name", ["out.tif", "out.xyz", "out"])
+def test_save_refuses_a_suffix_it_cannot_write(tmp_path, name):
+    with pytest.raises(ValueError, match="image files are written as .png, .jpg, .jpeg, .webp"):
+        g.save_image(torch.rand(1, 3, 4, 4), tmp_path / name)
+    assert not (tmp_path / name).exists()
