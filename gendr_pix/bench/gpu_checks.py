@@ -308,26 +308,26 @@ def random_model(preset: str, device: torch.device, dtype: str) -> GenDRPix:
     return materialize(model, device, Variant.parse(dtype))
 
 
-def memory_estimate(models: dict[str, GenDRPix], cases: list[tuple[str, str, int]],
+def memory_estimate(models: dict[str, GenDRPix], cases: list[tuple[str, str, int, int]],
                     device: torch.device) -> dict[str, Any]:
     """`estimate_memory` (the meta-device simulation the planner uses) against the allocator's peak for
-    one model call at each (model, dtype, output edge); passed when every peak is within the planner's
-    margin (estimate x SAFETY + RESERVE)."""
+    one model call at each (model, dtype, output height, width); passed when every peak is within the
+    planner's margin (estimate x SAFETY + RESERVE). `ratio` is peak / estimate, the margin it needs."""
     rows = []
-    for name, dtype, size in cases:
+    for name, dtype, h, w in cases:
         model = models[name]
         with on_device(model, device, DTYPES[dtype]):
-            x = torch.rand(1, 3, size, size, device=device).mul_(2).sub_(1).to(DTYPES[dtype])
-            estimate = estimate_memory(model, size, size, UpscaleOptions(scale=1.0))
+            x = torch.rand(1, 3, h, w, device=device).mul_(2).sub_(1).to(DTYPES[dtype])
+            estimate = estimate_memory(model, h, w, UpscaleOptions(scale=1.0))
             with torch.inference_mode():
                 _, peak = peak_above(functools.partial(model, x, "positive"), device)
             del x
-        rows.append({"model": name, "dtype": dtype, "output": size, "estimate_bytes": estimate, "peak_bytes": peak,
+        rows.append({"model": name, "dtype": dtype, "output": [h, w], "estimate_bytes": estimate, "peak_bytes": peak,
                      "ratio": peak / estimate, "passed": peak <= estimate * SAFETY + RESERVE})
     worst = max(rows, key=lambda r: r["ratio"])
     return {"rows": rows, "safety": SAFETY, "reserve_bytes": RESERVE, "passed": all(r["passed"] for r in rows),
-            "summary": f"measured/estimated {min(r['ratio'] for r in rows):.2f}-{worst['ratio']:.2f} "
-                       f"(worst {worst['model']} {worst['dtype']} {worst['output']})"}
+            "summary": f"peak / estimate {min(r['ratio'] for r in rows):.2f}-{worst['ratio']:.2f} (highest: "
+                       f"{worst['model']} {worst['dtype']} {worst['output'][1]}x{worst['output'][0]})"}
 
 
 def guidance_fusion(model: GenDRPix, images: list[Tensor], device: torch.device, dtype: torch.dtype, *,

@@ -54,8 +54,8 @@ class Sizes:
     """Timed runs per measurement (their median is reported)."""
     tiled_min_psnr_db: float
     """Automatic tiles vs the whole image (`gpu_checks.TILED_MIN_PSNR_DB`, or lower for a random model)."""
-    memory: tuple[tuple[str, str, int], ...]
-    """(model, dtype, output edge): `model` is the bundled one (tiny: a tiny random one), `sd21` random."""
+    memory: tuple[tuple[str, str, int, int], ...]
+    """(model, dtype, output height, width): `model` is the bundled one (tiny: a random one), `sd21` random."""
     bench_preset: str
     bench: dict[str, list[str]] = field(default_factory=dict)
     """Bench step name -> its extra arguments (sizes, pipelines, variants, repeats)."""
@@ -64,9 +64,11 @@ class Sizes:
 FULL = Sizes(
     precision=256, cpu_crop=128, oom=512, tiles=512, fusion=(128, 512), bundled=1024, overlap=64, min_tile=128,
     repeats=3, tiled_min_psnr_db=TILED_MIN_PSNR_DB,
-    memory=(("model", "bf16", 512), ("model", "bf16", 1024), ("model", "bf16", 2048), ("model", "bf16", 4096),
-            ("model", "fp32", 2048), ("sd21", "bf16", 512), ("sd21", "bf16", 1024), ("sd21", "bf16", 2048),
-            ("sd21", "fp32", 1024)),
+    # Activation estimates: bundled bf16 0.03 / 0.40 GB at 1024 / 4096, fp32 0.81 GB at 4096; sd21 bf16 about
+    # 0.9 GB at 3840x2160. Sizes where they pass the planner's 512 MB reserve test its 25 % margin.
+    memory=(("model", "bf16", 1024, 1024), ("model", "bf16", 4096, 4096), ("model", "fp32", 4096, 4096),
+            ("sd21", "bf16", 512, 512), ("sd21", "bf16", 2048, 2048), ("sd21", "bf16", 2160, 3840),
+            ("sd21", "fp32", 2048, 2048)),
     bench_preset="sd21",
     bench={
         "bench_512": ["--sizes", "512", "--variants", "fp32", "bf16", "bf16+cl", "--warmup", "2", "--repeats", "5"],
@@ -80,7 +82,7 @@ FULL = Sizes(
 TINY = Sizes(
     precision=24, cpu_crop=16, oom=32, tiles=32, fusion=(16,), bundled=32, overlap=16, min_tile=32,
     repeats=1, tiled_min_psnr_db=15.0,  # a random model's noise-like output: tiles differ by ~21 dB
-    memory=(("model", "fp32", 64), ("model", "bf16", 64), ("sd21", "fp32", 48)),
+    memory=(("model", "fp32", 64, 64), ("model", "bf16", 64, 48), ("sd21", "fp32", 48, 48)),
     bench_preset="tiny",
     bench={"bench_512": ["--sizes", "64", "--pipelines", "pixel", "padcfg", "--variants", "fp32", "--repeats", "1",
                          "--no-isolate", "--no-ceiling"]},
@@ -151,7 +153,7 @@ def estimate(name: str, setup: Setup) -> float:
         return _seconds(setup, [("bf16", px(s.oom if name == "oom" else s.tiles))] * 4)
     if name == "memory":
         presets = {"model": tiny, "sd21": s.bench_preset}
-        return _seconds(setup, [(d, _model_flops(presets[m], e, e)) for m, d, e in s.memory])
+        return _seconds(setup, [(d, _model_flops(presets[m], h, w)) for m, d, h, w in s.memory])
     if name == "fusion":  # each of 2 ways: a measured run, a warm-up, the timed runs; 2 passes each
         return _seconds(setup, [("bf16", px(lr)) for lr in s.fusion for _ in range(2 * 2 * (2 + s.repeats))])
     if name == "bundled":  # per variant: a measured run and the timed runs; PadCFG is two passes

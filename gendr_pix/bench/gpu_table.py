@@ -62,7 +62,7 @@ def precision_table(data: dict[str, Any]) -> str:
 
 
 def memory_table(data: dict[str, Any]) -> str:
-    rows = [[r["model"], r["dtype"], str(r["output"]), _f(r["estimate_bytes"], ".3f", GB),
+    rows = [[r["model"], r["dtype"], f"{r['output'][1]}x{r['output'][0]}", _f(r["estimate_bytes"], ".3f", GB),
              _f(r["peak_bytes"], ".3f", GB), _f(r["ratio"], ".2f"), "yes" if r["passed"] else "NO"]
             for r in _step(data, "memory").get("rows", [])]
     return _table(["model", "dtype", "output", "estimated GB", "allocator peak GB", "peak / estimate",
