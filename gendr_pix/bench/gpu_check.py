@@ -42,10 +42,10 @@ DEFAULT_BUDGET_S = 420
 SKIP_BELOW = 0.5
 """A step is skipped when less than this share of its estimate is left of the budget (estimates are
 conservative: see gpu_steps)."""
-LIMIT_FACTOR = {"cuda": 2.0, "cpu": 10.0}
+LIMIT_FACTOR = {"cuda": 2.0, "cpu": math.inf}
 LIMIT_SLACK_S = 30.0
-"""A step is killed after LIMIT_FACTOR x its estimate + LIMIT_SLACK_S, or when the budget runs out. On the
-CPU (a rehearsal on a possibly shared machine) the limit only catches hangs."""
+"""A step is killed after LIMIT_FACTOR x its estimate + LIMIT_SLACK_S, or when the budget runs out. The CPU
+rehearsal has no limit of its own: on a shared CPU a step took 50x its estimate; the budget still applies."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
