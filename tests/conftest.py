@@ -64,3 +64,13 @@ def frozen_nodes() -> dict[str, dict[str, tuple[str, ...]]]:
 @pytest.fixture(scope="session")
 def frozen_widgets() -> dict[str, tuple[str, ...]]:
     return WIDGETS
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `cuda` need a CUDA device (`python -m pytest -m cuda` on a GPU machine); skipped elsewhere."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (run `python -m gendr_pix.bench.gpu_check` on a GPU machine)")
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)
