@@ -18,9 +18,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
     "upscale": ("gendr_pix.cli_upscale", "upscale images or folders of images"),
     "info": ("gendr_pix.cli_info", "describe a checkpoint file (format, layout, config, tensors)"),
+    "merge": ("gendr_pix.cli_merge", "write a weighted sum of checkpoints (weight averaging, task arithmetic)"),
     "train": ("gendr_pix.training.cli_train", "train a model from a config file (resumable; torchrun for DDP)"),
     "eval": ("gendr_pix.training.cli_eval", "evaluate upscalers on a folder of HR photos with seeded degradations"),
     "panel": ("gendr_pix.training.cli_panel", "draw 1:1 crops of held-out photos restored by each method"),
+    "sweep": ("gendr_pix.training.cli_sweep", "score a grid of upscale settings (ensemble x guidance x grid filter)"),
+    "export": ("gendr_pix.training.cli_export", "write a run's raw (not EMA-averaged) generator as a checkpoint"),
     "fetch-data": ("gendr_pix.training.cli_fetch_data", "download the Debian photo packages and split train/val"),
     "fetch-weights": ("gendr_pix.training.cli_fetch_weights", "fetch LPIPS/DISTS weights and reference upscalers"),
     "bench": ("gendr_pix.bench", "measure latency, peak memory and FLOP/s: pixel-space vs latent pipeline"),

@@ -24,8 +24,8 @@ and carry_train.sh stops before spending any time on training.
 
     python scripts/carry.py pack --budget-mib 64 --data data/photos/train
     python3 scripts/carry.py stash .carry/call1                                # call 1, there
-    bash scripts/carry_train.sh configs/small-x4-phase23.toml 7                 # last call, there
-    python scripts/carry.py join runs/small-x4-p23/model_ema.safetensors /work/.device/.../model.*
+    bash scripts/carry_train.sh CONFIG.toml 7                                   # last call, there
+    python scripts/carry.py join RUN_DIR/model_ema.safetensors RETURNED_PIECES...   # here
 """
 
 from __future__ import annotations
