@@ -9,9 +9,19 @@ Pure torch + einops + safetensors; no ComfyUI import. Typical use:
 
 from .accel import PRECISIONS, compile_unet, resolve_dtype, use_channels_last
 from .callbacks import Interrupted, ProgressFn, StopFn
-from .checkpoint import DEFAULT_MODEL, CheckpointError, load_default_model, load_model, read_tensors, save_model
+from .checkpoint import (
+    DEFAULT_MODEL,
+    CheckpointError,
+    check_finite,
+    load_default_model,
+    load_model,
+    model_from_tensors,
+    read_tensors,
+    save_model,
+)
 from .colorfix import COLOR_FIXES, LUMA, color_fix, is_grey, to_grey
 from .config import SHUFFLE, UNET_PRESETS, ConfigError, ModelConfig, UNetConfig
+from .diffusers_files import CheckpointFiles, checkpoint_files
 from .ensemble import ENSEMBLE_OFFSETS, self_ensemble
 from .gridfilter import DEFAULT_WINDOW as GRID_FILTER_WINDOW
 from .gridfilter import grid_filtered, grid_pattern
@@ -20,6 +30,7 @@ from .imageio import ImageFileError, find_images, load_image, save_image
 from .layouts import diffusers_to_ldm, ldm_to_diffusers
 from .model import GenDRPix
 from .padding import crop, reflect_pad
+from .settings import Assumed, HowToSet, apply_settings, parse_settings
 from .tiling import run_tiled
 from .unet import UNet
 from .upscale import UpscaleOptions, estimate_memory, output_size, resize, upscale
@@ -28,18 +39,21 @@ from .vae import VAE, VAEConfig
 __version__ = "0.1.0"
 
 __all__ = [
+    "Assumed",
     "COLOR_FIXES",
     "CheckpointError",
+    "CheckpointFiles",
     "ConfigError",
     "DEFAULT_MODEL",
     "ENSEMBLE_OFFSETS",
     "GRID_FILTER_WINDOW",
     "GUIDANCE_MODES",
-    "LUMA",
     "GenDRPix",
     "Guidance",
+    "HowToSet",
     "ImageFileError",
     "Interrupted",
+    "LUMA",
     "ModelConfig",
     "PRECISIONS",
     "ProgressFn",
@@ -51,6 +65,9 @@ __all__ = [
     "UpscaleOptions",
     "VAE",
     "VAEConfig",
+    "apply_settings",
+    "check_finite",
+    "checkpoint_files",
     "color_fix",
     "compile_unet",
     "crop",
@@ -65,7 +82,9 @@ __all__ = [
     "load_default_model",
     "load_image",
     "load_model",
+    "model_from_tensors",
     "output_size",
+    "parse_settings",
     "read_tensors",
     "reflect_pad",
     "resize",
