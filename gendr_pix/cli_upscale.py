@@ -11,12 +11,14 @@ import torch
 
 from .accel import PRECISIONS, resolve_dtype
 from .checkpoint import DEFAULT_MODEL, CheckpointError, load_model
-from .cli import CLIError
+from .cli import CLIError, add_set_argument, settings_from
 from .colorfix import COLOR_FIXES
+from .config import ConfigError
 from .ensemble import ENSEMBLE_OFFSETS
 from .gridfilter import DEFAULT_WINDOW
 from .guidance import Guidance
 from .imageio import ImageFileError, find_images, load_image, read_icc_profile, save_image
+from .settings import CLI as CLI_HOW_TO_SET
 from .upscale import UpscaleOptions, upscale
 
 
@@ -24,7 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", help="image files and/or folders of images")
     p.add_argument("-o", "--output", required=True,
                    help="output folder, or an output file name when there is a single input")
-    p.add_argument("--model", help=f"GenDR-Pix checkpoint (default: the bundled {DEFAULT_MODEL.name})")
+    p.add_argument("--model", help=f"GenDR-Pix checkpoint file or diffusers folder (default: the bundled "
+                                   f"{DEFAULT_MODEL.name})")
+    add_set_argument(p)
     p.add_argument("--scale", type=float, default=None, help="upscale factor in [1, 8] (default: the model's)")
     p.add_argument("--ensemble", type=int, default=1, choices=sorted(ENSEMBLE_OFFSETS),
                    help="padding self-ensemble size (grid shifts averaged; K times the cost)")
@@ -45,6 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
     try:
         options = UpscaleOptions(
             scale=args.scale, ensemble=args.ensemble, tile=args.tile, tile_overlap=args.tile_overlap,
@@ -60,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     targets = _targets(files, Path(args.output), args.suffix, args.overwrite)
     device = _device(args.device)
     dtype = _dtype(args.dtype, device)
-    model = _load(args.model, device, dtype)
+    model = _load(args.model, device, dtype, settings)
 
     started = time.perf_counter()
     for n, (src, dst) in enumerate(zip(files, targets), 1):
@@ -115,12 +120,13 @@ def _dtype(name: str, device: torch.device) -> torch.dtype:
     return resolve_dtype(name, device_type=device.type, bf16_ok=bf16_ok, fp16_ok=device.type != "cpu")
 
 
-def _load(path: str | None, device: torch.device, dtype: torch.dtype):
+def _load(path: str | None, device: torch.device, dtype: torch.dtype, settings: dict):
     if path is None and not DEFAULT_MODEL.is_file():
         raise CLIError("no model is bundled with this installation yet; pass a GenDR-Pix checkpoint with --model PATH")
     try:
-        return load_model(path or DEFAULT_MODEL, device=device, dtype=dtype)
-    except CheckpointError as e:
+        return load_model(path or DEFAULT_MODEL, device=device, dtype=dtype, config_overrides=settings,
+                          how_to_set=CLI_HOW_TO_SET)
+    except (CheckpointError, ConfigError) as e:
         raise CLIError(str(e)) from None
 
 
