@@ -12,6 +12,7 @@ else raises `CheckpointError`, which names the file, what it looks like, and wha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -139,20 +140,44 @@ def model_from_tensors(
 def check_finite(path: str | os.PathLike, tensors: StateDict) -> None:
     """Refuse weights holding NaN or infinity: they turn every output black or NaN.
 
-    Cheap: one float32 sum per tensor (a NaN or inf anywhere makes the sum non-finite); only a
-    non-finite sum, which may also be an overflow of large finite values, is checked element-wise.
+    Cheap: one sum per tensor (a NaN or inf anywhere makes the sum non-finite); only a non-finite
+    sum, which may also be an overflow of large finite values, is checked element-wise.
+    Tensors too small to gain from threads are summed on one thread: on a busy CPU, hundreds of
+    tiny parallel reductions wait on descheduled threads (measured 28 s instead of 0.3 s for the
+    bundled model's 558 tensors with 2 threads under load).
     """
-    bad = [(name, int((~torch.isfinite(t)).sum())) for name, t in tensors.items()
-           if t.is_floating_point() and not torch.isfinite(t.sum(dtype=torch.float32))
-           and not torch.isfinite(t).all()]
+    floats = [(name, t) for name, t in tensors.items() if t.is_floating_point()]
+    with _one_thread():
+        bad = [(name, t) for name, t in floats if t.numel() < _PARALLEL_MIN and not _finite(t)]
+    bad += [(name, t) for name, t in floats if t.numel() >= _PARALLEL_MIN and not _finite(t)]
     if bad:
-        listed = ", ".join(f"{name} ({n} values)" for name, n in bad[:5])
+        listed = ", ".join(f"{name} ({int((~torch.isfinite(t)).sum())} values)" for name, t in bad[:5])
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise CheckpointError(
             path, f"{len(bad)} tensor(s) holding NaN or infinite values: {listed}{more}",
             "finite weights",
             fix="The file is broken (a diverged training run, or an overflow when it was saved in half "
                 "precision); use another copy or an earlier checkpoint.")
+
+
+_PARALLEL_MIN = 1 << 22
+"""Tensors with at least this many values are checked with all of torch's threads."""
+
+
+def _finite(t: torch.Tensor) -> bool:
+    # The sum in the tensor's own dtype (accumulated in float32 for half types): 5x faster than asking
+    # for a float32 result, which converts every value first. An overflow only costs the exact check.
+    return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
+
+
+@contextlib.contextmanager
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _overridden(path: Path, config: ModelConfig, overrides: dict[str, Any], origin: str) -> ModelConfig:
