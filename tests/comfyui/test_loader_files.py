@@ -5,14 +5,19 @@ UNet), its settings box and warning, and how its errors reach the user (plain ty
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import urllib.request
+from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import save_file
 
 import gendr_pix
 
-from .comfy_server import PACK_FOLDER, needs_comfyui
+from .comfy_server import EXAMPLES, PACK_FOLDER, needs_comfyui
+from .test_frontend import CHROMIUM, NODE, PLAYWRIGHT_CORE
 from .test_server import _execution_error, _upscale_prompt
 
 pytestmark = needs_comfyui
@@ -122,3 +127,27 @@ def test_errors_print_plain_type_names_and_plain_text(server, tiny_model_file):
         assert not any(bad in error["exception_message"] for bad in ANSI_OR_ADVICE), error["exception_message"]
     with urllib.request.urlopen(f"{server.url}/system_stats") as r:
         assert r.status == 200
+
+
+@pytest.mark.skipif(not (NODE and PLAYWRIGHT_CORE and CHROMIUM),
+                    reason="needs node, PLAYWRIGHT_CORE (an npm playwright-core folder) and chromium")
+def test_warning_shows_on_the_node_and_as_a_toast_in_the_page(server, tiny_model_file):
+    model = _tiny_unet(tiny_model_file)
+    save_file({k: v.contiguous() for k, v in model.unet.state_dict().items()},
+              _models(server) / "ui-bare.safetensors")
+    env = {**os.environ, "PLAYWRIGHT_CORE": PLAYWRIGHT_CORE, "CHROMIUM": CHROMIUM}
+    done = subprocess.run([NODE, str(Path(__file__).with_name("loader_warning_check.cjs")), server.url,
+                           str(EXAMPLES / "gendr_pix_basic_x4.json"), "ui-bare.safetensors",
+                           "head_dim=16\nnorm_groups=8"], capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0, f"{done.stderr[-3000:]}\n{server.tail()}"
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["loaded"] == ["(bundled) gendr-pix-small-x4.safetensors", "auto", ""]  # saved with two values
+    guessed, given = report["guessed"], report["given"]
+    assert guessed["status"] == "success" and guessed["widgets"][:3] == ["model_name", "precision", "settings"]
+    assert guessed["shown"] and "head_dim=64" in guessed["warning"] and "settings box" in guessed["warning"]
+    assert any("head_dim=64" in toast for toast in guessed["toasts"]), guessed["toasts"]
+    assert len(guessed["serialized"]) == 3  # the warning box is not a saved widget value
+    assert given["status"] == "success" and given["shown"] and "head_dim" not in given["warning"]
+    assert "positive/negative" in given["warning"]
+    # 0.3.64's frontend throws one error of its own while loading its settings; none may come from us.
+    assert not [e for e in report["console"] if PACK_FOLDER in e], report["console"]
