@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "upscale": ("gendr_pix.cli_upscale", "upscale images or folders of images"),
     "info": ("gendr_pix.cli_info", "describe a checkpoint file (format, layout, config, tensors)"),
     "merge": ("gendr_pix.cli_merge", "write a weighted sum of checkpoints (weight averaging, task arithmetic)"),
+    "convert": ("gendr_pix.cli_convert", "write any loadable checkpoint in GenDR-Pix's self-describing format"),
     "train": ("gendr_pix.training.cli_train", "train a model from a config file (resumable; torchrun for DDP)"),
     "eval": ("gendr_pix.training.cli_eval", "evaluate upscalers on a folder of HR photos with seeded degradations"),
     "panel": ("gendr_pix.training.cli_panel", "draw 1:1 crops of held-out photos restored by each method"),
@@ -32,6 +33,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
+
+
+def add_set_argument(p: argparse.ArgumentParser) -> None:
+    """`--set NAME=VALUE` (repeatable): settings a model file does not store (see gendr_pix.settings)."""
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a setting the model file does not store, e.g. --set timestep=50 --set head_dim=32 "
+                        "(prediction, timestep, alpha_bar, head_dim, norm_groups, scale); the loader warns "
+                        "about each value it has to assume")
+
+
+def settings_from(args: argparse.Namespace) -> dict:
+    """The parsed `--set` values; raises CLIError naming the bad one."""
+    from .settings import parse_settings  # imported when a command runs, like the commands themselves
+
+    try:
+        return parse_settings(args.set, origin="--set")
+    except ValueError as e:
+        raise CLIError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

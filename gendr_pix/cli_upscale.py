@@ -15,7 +15,7 @@ from pathlib import Path
 import gendr_pix as g
 
 from .choices import COLOR_FIXES, DEFAULT_MODEL, ENSEMBLE_SIZES, GRID_FILTER_WINDOW, OUTPUT_SUFFIXES, PRECISIONS
-from .cli import CLIError
+from .cli import CLIError, add_set_argument, settings_from
 
 FAILED_EXIT = 1
 """Exit status when at least one file failed (the others were upscaled); 2 is for errors before any work."""
@@ -26,7 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True,
                    help=f"output folder (a name without extension, an existing folder, or one ending in /), or "
                         f"an output file name ({', '.join(OUTPUT_SUFFIXES)}) when there is a single input")
-    p.add_argument("--model", help=f"GenDR-Pix checkpoint (default: the bundled {DEFAULT_MODEL.name})")
+    p.add_argument("--model", help=f"GenDR-Pix checkpoint file or diffusers folder (default: the bundled "
+                                   f"{DEFAULT_MODEL.name})")
+    add_set_argument(p)
     p.add_argument("--scale", type=float, default=None, help="upscale factor in [1, 8] (default: the model's)")
     p.add_argument("--ensemble", type=int, default=1, choices=ENSEMBLE_SIZES,
                    help="padding self-ensemble size (grid shifts averaged; K times the cost)")
@@ -52,12 +54,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     options = _options(args)
+    settings = settings_from(args)
     try:
         files = g.find_images(args.inputs)
     except g.ImageFileError as e:
         raise CLIError(str(e)) from None
     jobs = _pending(list(zip(files, _targets(files, args.output, args.suffix))), args.overwrite, args.skip_existing)
-    model = _load(args.model, args.device, args.dtype) if jobs else None
+    model = _load(args.model, args.device, args.dtype, settings) if jobs else None
 
     started, failed = time.perf_counter(), 0
     for n, (src, dst) in enumerate(jobs, 1):
@@ -136,12 +139,15 @@ def _pending(jobs: list[tuple[Path, Path]], overwrite: bool, skip_existing: bool
     return [(src, dst) for src, dst in jobs if not dst.exists()]
 
 
-def _load(path: str | None, device: str, dtype: str):
+def _load(path: str | None, device: str, dtype: str, settings: dict):
+    from .settings import CLI
+
     if path is None and not DEFAULT_MODEL.is_file():
         raise CLIError("no model is bundled with this installation yet; pass a GenDR-Pix checkpoint with --model PATH")
     try:
-        return g.load_model(path or DEFAULT_MODEL, device=device, dtype=dtype)
-    except ValueError as e:  # CheckpointError, or a device/precision this machine lacks
+        return g.load_model(path or DEFAULT_MODEL, device=device, dtype=dtype, config_overrides=settings,
+                            how_to_set=CLI)
+    except ValueError as e:  # CheckpointError, ConfigError, or a device/precision this machine lacks
         raise CLIError(str(e)) from None
 
 

@@ -27,6 +27,9 @@ class ConfigError(ValueError):
     """A configuration value is out of range or inconsistent with another one."""
 
 
+ConfigError.__module__ = "gendr_pix"  # printed as gendr_pix.ConfigError (its public name) in error dialogs
+
+
 @dataclass(frozen=True, kw_only=True)
 class UNetConfig:
     """Shape of an SD2.1-topology UNet.

@@ -21,6 +21,9 @@ class ImageFileError(ValueError):
     """An image file is missing or cannot be decoded; the message names the file."""
 
 
+ImageFileError.__module__ = "gendr_pix"  # its public name, as error dialogs print it
+
+
 WIDE_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 """Pillow's modes for 16-bit greyscale (PNG, TIFF): `convert("RGB")` clips their 0..65535 to 0..255."""
 

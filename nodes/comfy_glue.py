@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 
 import comfy.model_management as mm
 import comfy.model_patcher
@@ -24,9 +25,10 @@ from .model_value import (
     FOLDER_NAME,
     ModelCache,
     PixModel,
-    file_identity,
-    load_network,
+    checkpoint_identity,
+    load_pix_model,
     model_choices,
+    parse_loader_settings,
     resolve_model_path,
 )
 from .upscale_run import ProgressRelay
@@ -80,30 +82,33 @@ def _find(name: str) -> str | None:
 
 
 def model_fingerprint(choice: str) -> tuple:
-    """Changes when the chosen file is replaced on disk, so ComfyUI re-runs the loader."""
+    """Changes when the chosen file (or a config read with it) is replaced on disk, so ComfyUI re-runs
+    the loader."""
     ensure_model_folder()
     try:
-        return file_identity(resolve_model_path(choice, _find))
+        return checkpoint_identity(resolve_model_path(choice, _find))
     except (OSError, ValueError):
         return ("missing", choice)
 
 
-def load_model(choice: str, precision: str) -> PixModel:
+def load_model(choice: str, precision: str, settings: str = "") -> PixModel:
     """Load (or take from the cache) the chosen file, wrapped in a ModelPatcher."""
     ensure_model_folder()
     path = resolve_model_path(choice, _find)
+    given = parse_loader_settings(settings)
     device = mm.get_torch_device()
     dtype = gendr_pix.resolve_dtype(precision, device_type=device.type, bf16_ok=_ask(mm, "should_use_bf16", device),
                                     fp16_ok=_ask(mm, "should_use_fp16", device))
-    key = (*file_identity(path), str(dtype))
-    return _CACHE.get_or_load(key, lambda: _wrap(load_network(path, dtype), str(path), device))
+    key = (checkpoint_identity(path), str(dtype), tuple(sorted(given.items())))
+    return _CACHE.get_or_load(key, lambda: _wrap(load_pix_model(path, dtype, given), device))
 
 
-def _wrap(network: torch.nn.Module, source: str, load_device: torch.device) -> PixModel:
+def _wrap(model: PixModel, load_device: torch.device) -> PixModel:
     # Newer ComfyUI names the patcher class CoreModelPatcher; older ones only have ModelPatcher.
     patcher_cls = getattr(comfy.model_patcher, "CoreModelPatcher", None) or comfy.model_patcher.ModelPatcher
-    patcher = patcher_cls(PatchedNetwork(network), load_device=load_device, offload_device=mm.unet_offload_device())
-    return PixModel(network=network, patcher=patcher, source=source)
+    patcher = patcher_cls(PatchedNetwork(model.network), load_device=load_device,
+                          offload_device=mm.unet_offload_device())
+    return replace(model, patcher=patcher)
 
 
 def place(model: PixModel, memory_required: int) -> torch.device:

@@ -13,6 +13,8 @@ from .model_value import (
     GRID_FILTER_WINDOW,
     GUIDANCE_MODES,
     PRECISIONS,
+    SETTINGS_TOOLTIP,
+    loader_ui,
     with_ensemble,
     with_grid_filter,
     with_guidance,
@@ -34,7 +36,8 @@ class GenDRPixModelLoader(io.ComfyNode):
             display_name="GenDR-Pix Model Loader",
             category=CATEGORY,
             description="Loads a GenDR-Pix one-step super-resolution model (pixel space, no VAE). "
-                        "Files go in models/gendr_pix; nothing is downloaded.",
+                        "Files go in models/gendr_pix (a diffusers folder too: pick its weights file); "
+                        "nothing is downloaded.",
             inputs=[
                 io.Combo.Input("model_name", options=glue.model_list(),
                                tooltip="Model file from models/gendr_pix (and extra_model_paths.yaml 'gendr_pix:' "
@@ -42,6 +45,8 @@ class GenDRPixModelLoader(io.ComfyNode):
                 io.Combo.Input("precision", options=list(PRECISIONS), default="auto",
                                tooltip="Weight and compute precision. auto: fp32 on the CPU, bf16 (else fp16) on a "
                                        "GPU. fp32 is the reference; half precision halves memory."),
+                # Optional and last: workflows saved before it existed list two widget values and load unchanged.
+                io.String.Input("settings", default="", multiline=True, optional=True, tooltip=SETTINGS_TOOLTIP),
             ],
             outputs=[PixModelType.Output(display_name="model", tooltip="The loaded model, for Upscale.")],
         )
@@ -51,8 +56,9 @@ class GenDRPixModelLoader(io.ComfyNode):
         return glue.model_fingerprint(model_name)
 
     @classmethod
-    def execute(cls, model_name: str, precision: str) -> io.NodeOutput:
-        return io.NodeOutput(glue.load_model(model_name, precision))
+    def execute(cls, model_name: str, precision: str, settings: str = "") -> io.NodeOutput:
+        model = glue.load_model(model_name, precision, settings)
+        return io.NodeOutput(model, ui=loader_ui(model))
 
 
 class GenDRPixSelfEnsemble(io.ComfyNode):

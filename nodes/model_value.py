@@ -31,8 +31,19 @@ GUIDANCE_MODES: tuple[str, ...] = gendr_pix.GUIDANCE_MODES
 GRID_FILTER_WINDOW = gendr_pix.GRID_FILTER_WINDOW
 
 
-class ModelChoiceError(ValueError):
-    """The loader's choice does not name a usable file; the message says where to put one."""
+HOW_TO_SET = gendr_pix.HowToSet(
+    "settings",
+    lambda values: "type them into the Model Loader's settings box, one per line: "
+                   + ", ".join(f"{k}={v}" for k, v in values.items()),
+    "connect text conditioning to GenDR-Pix Guidance's positive and negative inputs",
+)
+"""How the loader's warning tells a ComfyUI user to set what a file does not store."""
+SETTINGS_TOOLTIP = (
+    "Only for model files that do not store their settings (a diffusers folder's weights, an LDM .ckpt, a bare "
+    ".safetensors UNet): one per line, e.g. timestep=50, alpha_bar=0.95, prediction=epsilon, head_dim=32. The "
+    "loader names every value it had to assume. Leave empty for GenDR-Pix files, which describe themselves "
+    "(values given here replace theirs)."
+)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -48,6 +59,8 @@ class PixModel:
     """ComfyUI's ModelPatcher owning `network` (so ComfyUI can load and evict it); None outside ComfyUI."""
     source: str = ""
     """Where the weights came from (file path), for messages."""
+    warning: str = ""
+    """What the loader had to assume about the file (empty when nothing), shown on the loader node."""
     ensemble: int = 1
     """Padding self-ensemble size (1, 2, 4 or 8 grid shifts)."""
     guidance: gendr_pix.Guidance = field(default_factory=gendr_pix.Guidance)
@@ -72,11 +85,12 @@ def resolve_model_path(choice: str, find: Callable[[str], str | None],
                        bundled: Path = gendr_pix.DEFAULT_MODEL) -> Path:
     """Map a loader choice to a file. `find` is ComfyUI's folder lookup (name -> path or None).
 
-    Raises ModelChoiceError naming the file and where model files go.
+    Raises FileNotFoundError naming the file and where model files go: a builtin type, because
+    ComfyUI prints an error's type with its module, and a pack's module name is its folder path.
     """
     if choice == BUNDLED_CHOICE:
         if not bundled.is_file():
-            raise ModelChoiceError(
+            raise FileNotFoundError(
                 f"The bundled default model {bundled} is not in this installation. Reinstall the pack "
                 f"(the file ships with it), or put a GenDR-Pix .safetensors file into ComfyUI's "
                 f"models/{FOLDER_NAME} folder and pick it in the loader."
@@ -84,7 +98,7 @@ def resolve_model_path(choice: str, find: Callable[[str], str | None],
         return bundled
     path = find(choice)
     if path is None or not os.path.isfile(path):
-        raise ModelChoiceError(
+        raise FileNotFoundError(
             f"Model file {choice!r} was not found in the {FOLDER_NAME} model folders (models/{FOLDER_NAME} "
             "or a 'gendr_pix:' entry of extra_model_paths.yaml). Refresh the node list (press R) after "
             "adding files."
@@ -96,6 +110,17 @@ def file_identity(path: Path) -> tuple[str, int, int]:
     """(real path, size, mtime in ns): changes when the file is replaced, so the cache reloads."""
     st = os.stat(path)
     return os.path.realpath(path), st.st_size, st.st_mtime_ns
+
+
+def checkpoint_identity(path: Path) -> tuple:
+    """file_identity of the weights and of the diffusers configs read with them (config.json beside
+    the weights, a pipeline's scheduler config): editing any of them reloads the model."""
+    return tuple(file_identity(p) for p in gendr_pix.checkpoint_files(path).all)
+
+
+def parse_loader_settings(text: str) -> dict[str, Any]:
+    """The loader's settings box -> settings; raises gendr_pix.ConfigError quoting the bad line."""
+    return gendr_pix.parse_settings(text or "", origin="settings")
 
 
 class ModelCache:
@@ -126,11 +151,33 @@ class ModelCache:
         self._items.clear()
 
 
-def load_network(path: Path, dtype: torch.dtype) -> gendr_pix.GenDRPix:
-    """Read a checkpoint on the CPU in `dtype` (safetensors, or a pickle with weights_only=True).
-    Raises gendr_pix.CheckpointError naming the file and what is wrong with it."""
+def load_network(path: Path, dtype: torch.dtype, settings: dict[str, Any] | None = None,
+                 warnings: list[str] | None = None) -> gendr_pix.GenDRPix:
+    """Read a checkpoint on the CPU in `dtype` (safetensors, or a pickle with weights_only=True), with
+    the loader's `settings` for what the file does not store. What it still had to assume is logged
+    and appended to `warnings`. Raises gendr_pix.CheckpointError naming the file and what is wrong
+    with it, gendr_pix.ConfigError for bad settings."""
     log.info("GenDR-Pix: loading %s as %s", path, str(dtype).removeprefix("torch."))
-    return gendr_pix.load_model(path, device="cpu", dtype=dtype)
+
+    def warn(message: str) -> None:
+        log.warning("%s", message)
+        if warnings is not None:
+            warnings.append(message)
+
+    return gendr_pix.load_model(path, device="cpu", dtype=dtype, config_overrides=settings,
+                                how_to_set=HOW_TO_SET, warn=warn)
+
+
+def load_pix_model(path: Path, dtype: torch.dtype, settings: dict[str, Any]) -> PixModel:
+    """A PixModel for the loader: the network, where it came from, and the loader's warning."""
+    warnings: list[str] = []
+    network = load_network(path, dtype, settings, warnings)
+    return PixModel(network=network, source=str(path), warning=" ".join(warnings))
+
+
+def loader_ui(model: PixModel) -> dict[str, list[str]]:
+    """The loader's UI output: its warning (empty = none), shown on the node by web/loader.js."""
+    return {"gendr_pix_warning": [model.warning]}
 
 
 def with_ensemble(model: PixModel, size: int) -> PixModel:

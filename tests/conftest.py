@@ -37,7 +37,7 @@ def tiny_model_file(tmp_path_factory) -> Path:
 FROZEN_NODES: dict[str, dict[str, tuple[str, ...]]] = {
     # Released node ids and input order. Saved workflows store widget values by position, so these
     # never change: add new inputs at the end (optional), never rename, reorder or remove.
-    "GenDRPixModelLoader": {"required": ("model_name", "precision"), "optional": ()},
+    "GenDRPixModelLoader": {"required": ("model_name", "precision"), "optional": ("settings",)},
     "GenDRPixSelfEnsemble": {"required": ("model", "shifts"), "optional": ()},
     "GenDRPixGuidance": {"required": ("model", "scale", "mode"), "optional": ("positive", "negative")},
     "GenDRPixGridFilter": {"required": ("model", "window"), "optional": ()},
@@ -47,7 +47,8 @@ FROZEN_NODES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 WIDGETS: dict[str, tuple[str, ...]] = {
     # The widget inputs of FROZEN_NODES, in the order a saved workflow's widgets_values lists them.
-    "GenDRPixModelLoader": ("model_name", "precision"),
+    # A workflow saved before an optional widget existed lists fewer values; it loads unchanged.
+    "GenDRPixModelLoader": ("model_name", "precision", "settings"),
     "GenDRPixSelfEnsemble": ("shifts",),
     "GenDRPixGuidance": ("scale", "mode"),
     "GenDRPixGridFilter": ("window",),

@@ -13,7 +13,6 @@ import gendr_pix
 from nodes.model_value import (
     BUNDLED_CHOICE,
     ModelCache,
-    ModelChoiceError,
     PixModel,
     context_from_conditioning,
     file_identity,
@@ -38,7 +37,7 @@ def test_choices_list_bundled_first_and_keep_folder_order():
 
 def test_missing_bundled_model_gives_an_error_naming_file_and_folder(tmp_path):
     absent = tmp_path / "gendr-pix-small-x4.safetensors"
-    with pytest.raises(ModelChoiceError) as err:
+    with pytest.raises(FileNotFoundError) as err:
         resolve_model_path(BUNDLED_CHOICE, lambda name: None, bundled=absent)
     assert str(absent) in str(err.value) and "models/gendr_pix" in str(err.value)
 
@@ -49,9 +48,9 @@ def test_bundled_choice_resolves_to_the_bundled_file(tiny_model_file):
 
 def test_folder_choice_resolves_through_the_lookup(tiny_model_file, tmp_path):
     assert resolve_model_path("x.safetensors", lambda name: str(tiny_model_file)) == tiny_model_file
-    with pytest.raises(ModelChoiceError, match="'gone.safetensors' was not found"):
+    with pytest.raises(FileNotFoundError, match="'gone.safetensors' was not found"):
         resolve_model_path("gone.safetensors", lambda name: None)
-    with pytest.raises(ModelChoiceError):  # ComfyUI found a path that has since been deleted
+    with pytest.raises(FileNotFoundError):  # ComfyUI found a path that has since been deleted
         resolve_model_path("gone.safetensors", lambda name: str(tmp_path / "gone.safetensors"))
 
 
