@@ -13,6 +13,7 @@ from .checkpoint import DEFAULT_MODEL, CheckpointError, load_default_model, load
 from .colorfix import COLOR_FIXES, LUMA, color_fix, is_grey, to_grey
 from .config import SHUFFLE, UNET_PRESETS, ConfigError, ModelConfig, UNetConfig
 from .ensemble import ENSEMBLE_OFFSETS, self_ensemble
+from .errors import NonFiniteOutputError, SettingError
 from .gridfilter import DEFAULT_WINDOW as GRID_FILTER_WINDOW
 from .gridfilter import grid_filtered, grid_pattern
 from .guidance import GUIDANCE_MODES, Guidance, guided
@@ -41,9 +42,11 @@ __all__ = [
     "ImageFileError",
     "Interrupted",
     "ModelConfig",
+    "NonFiniteOutputError",
     "PRECISIONS",
     "ProgressFn",
     "SHUFFLE",
+    "SettingError",
     "StopFn",
     "UNET_PRESETS",
     "UNet",

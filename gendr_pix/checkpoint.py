@@ -123,6 +123,7 @@ def load_model(
         raise CheckpointError(path, _key_problem(result.missing_keys, result.unexpected_keys))
     model = model.to(device=device, dtype=dtype or torch.float32).eval().requires_grad_(False)
     _align_storage(model)
+    model.source = str(path)
     return model
 
 
