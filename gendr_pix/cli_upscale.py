@@ -14,6 +14,7 @@ from .checkpoint import DEFAULT_MODEL, CheckpointError, load_model
 from .cli import CLIError
 from .colorfix import COLOR_FIXES
 from .ensemble import ENSEMBLE_OFFSETS
+from .errors import SettingError
 from .gridfilter import DEFAULT_WINDOW
 from .guidance import Guidance
 from .imageio import ImageFileError, find_images, load_image, read_icc_profile, save_image
@@ -51,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
             guidance=Guidance(scale=args.guidance, mode="padcfg" if args.padcfg else "cfg"),
             grid_filter=args.grid_filter, color_fix=args.color_fix,
         )
+    except SettingError as e:
+        raise CLIError(str(e.named(FLAG_NAMES))) from None
     except ValueError as e:
         raise CLIError(str(e)) from None
     try:
@@ -69,11 +72,26 @@ def run(args: argparse.Namespace) -> int:
         except ImageFileError as e:
             raise CLIError(str(e)) from None
         label = f"[{n}/{len(files)}] {src.name}"
-        result = upscale(model, image, options, progress=_ProgressBar(label))
+        result = _upscale(model, image, options, label)
         save_image(result, dst, icc_profile=read_icc_profile(src))  # wide-gamut photos keep their colours
         print(f"\r{label} -> {dst} ({result.shape[-1]}x{result.shape[-2]})".ljust(79), file=sys.stderr)
     print(f"done: {len(files)} image(s) in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return 0
+
+
+FLAG_NAMES: dict[str, str] = {
+    # The core's setting names (SettingError placeholders) as this command's flags.
+    "scale": "--scale", "ensemble": "--ensemble", "tile": "--tile", "tile_overlap": "--tile-overlap",
+    "color_fix": "--color-fix", "grid_filter": "--grid-filter", "fp32": "--dtype fp32",
+}
+
+
+def _upscale(model, image: torch.Tensor, options: UpscaleOptions, label: str) -> torch.Tensor:
+    try:
+        return upscale(model, image, options, progress=_ProgressBar(label))
+    except SettingError as e:  # e.g. tiles too small for their overlap, NaN output
+        print(file=sys.stderr)  # end the progress line
+        raise CLIError(str(e.named(FLAG_NAMES))) from None
 
 
 def _targets(files: list[Path], output: Path, suffix: str, overwrite: bool) -> list[Path]:
@@ -125,13 +143,21 @@ def _load(path: str | None, device: torch.device, dtype: torch.dtype):
 
 
 class _ProgressBar:
-    """One-line text progress bar on stderr (tiles of the current image)."""
+    """One-line text progress bar on stderr for the current image: the core reports a step per UNet
+    block of every model pass, so it moves during a whole-image pass too. Redrawn at most every
+    `interval` seconds (blocks of small images take milliseconds) and at the end."""
 
-    def __init__(self, label: str, width: int = 24) -> None:
-        self.label, self.width, self.start = label, width, time.perf_counter()
+    def __init__(self, label: str, width: int = 24, interval: float = 0.1) -> None:
+        self.label, self.width, self.interval = label, width, interval
+        self.start = time.perf_counter()
+        self.drawn = -interval
 
     def __call__(self, done: int, total: int, _preview) -> None:
-        filled = self.width * done // max(total, 1)
         elapsed = time.perf_counter() - self.start
+        if elapsed - self.drawn < self.interval and done < total:
+            return
+        self.drawn = elapsed
+        filled = self.width * done // max(total, 1)
         bar = "#" * filled + "." * (self.width - filled)
-        print(f"\r{self.label} [{bar}] {done}/{total} tiles {elapsed:.1f}s", end="", file=sys.stderr, flush=True)
+        percent = 100 * done // max(total, 1)
+        print(f"\r{self.label} [{bar}] {percent:3d}% {elapsed:.1f}s", end="", file=sys.stderr, flush=True)
