@@ -72,6 +72,7 @@ class ResnetBlock(nn.Module):
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
         inplace = _inference()
         h = self.conv1(F.silu(self.norm1(x), inplace=inplace))
+        stop_point()  # halves the longest stretch without a check: a block at the top level of a 4K pass
         temb = self.time_emb_proj(F.silu(emb))[:, :, None, None]
         h = h.add_(temb) if inplace else h + temb
         h = self.conv2(F.silu(self.norm2(h), inplace=inplace))
