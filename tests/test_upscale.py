@@ -280,7 +280,7 @@ def test_stop_callback_really_stops(tiny):
     with pytest.raises(g.Interrupted):
         run_opts = g.UpscaleOptions(tile=64, tile_overlap=32)
         g.upscale(tiny, images, run_opts, should_stop=stop_after_two_checks)
-    assert calls["model"] == 1  # chunk check, tile 1 check -> model call, tile 2 check -> stop
+    assert calls["model"] == 1  # chunk check, tile 1 check -> model call, its first block -> stop
     assert calls["checks"] == 3
 
 
