@@ -27,6 +27,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "colorfix": ("COLOR_FIXES", "LUMA", "color_fix", "is_grey", "to_grey"),
     "config": ("SHUFFLE", "UNET_PRESETS", "ConfigError", "ModelConfig", "UNetConfig"),
     "diffusers_files": ("CheckpointFiles", "checkpoint_files"),
+    "errors": ("NonFiniteOutputError", "SettingError"),
     "ensemble": ("ENSEMBLE_OFFSETS", "self_ensemble"),
     "gridfilter": ("GRID_FILTER_WINDOW", "grid_filtered", "grid_pattern"),
     "guidance": ("GUIDANCE_MODES", "Guidance", "guided"),

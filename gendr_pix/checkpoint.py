@@ -99,6 +99,7 @@ def load_model(
                                how_to_set=how_to_set, warn=warn)
     model = model.to(device=device, dtype=dtype).eval().requires_grad_(False)
     _align_storage(model)
+    model.source = str(files.weights)  # named by errors about its output (NaN: broken weights?)
     return model
 
 

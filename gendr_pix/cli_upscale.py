@@ -87,13 +87,30 @@ def _options(args: argparse.Namespace):
             guidance=g.Guidance(scale=args.guidance, mode="padcfg" if args.padcfg else "cfg"),
             grid_filter=args.grid_filter, color_fix=args.color_fix,
         )
+    except g.SettingError as e:
+        raise CLIError(str(e.named(FLAG_NAMES))) from None
     except ValueError as e:
         raise CLIError(str(e)) from None
 
 
+FLAG_NAMES: dict[str, str] = {
+    # The core's setting names (SettingError placeholders) as this command's flags.
+    "scale": "--scale", "ensemble": "--ensemble", "tile": "--tile", "tile_overlap": "--tile-overlap",
+    "color_fix": "--color-fix", "grid_filter": "--grid-filter", "fp32": "--dtype fp32",
+}
+
+
 def _upscale_file(model, src: Path, dst: Path, options, label: str) -> str:
-    """Upscale one file into `dst`, keeping its colour profile and bit depth; returns 'WxH'."""
-    result = g.upscale(model, g.load_image(src), options, progress=_ProgressBar(label))
+    """Upscale one file into `dst`, keeping its colour profile and bit depth; returns 'WxH'.
+
+    A setting error (tiles too small for their overlap, a NaN output in half precision) would fail
+    every file alike, so it stops the batch as one line naming the flag."""
+    image = g.load_image(src)
+    try:
+        result = g.upscale(model, image, options, progress=_ProgressBar(label))
+    except g.SettingError as e:
+        print(file=sys.stderr)  # end the progress line
+        raise CLIError(str(e.named(FLAG_NAMES))) from None
     # Wide-gamut photos keep their colours, 16-bit PNG/TIFF inputs their precision.
     g.save_image(result, dst, icc_profile=g.read_icc_profile(src), bits=g.read_bit_depth(src))
     return f"{result.shape[-1]}x{result.shape[-2]}"
@@ -152,13 +169,21 @@ def _load(path: str | None, device: str, dtype: str, settings: dict):
 
 
 class _ProgressBar:
-    """One-line text progress bar on stderr (tiles of the current image)."""
+    """One-line text progress bar on stderr for the current image: the core reports a step per UNet
+    block of every model pass, so it moves during a whole-image pass too. Redrawn at most every
+    `interval` seconds (blocks of small images take milliseconds) and at the end."""
 
-    def __init__(self, label: str, width: int = 24) -> None:
-        self.label, self.width, self.start = label, width, time.perf_counter()
+    def __init__(self, label: str, width: int = 24, interval: float = 0.1) -> None:
+        self.label, self.width, self.interval = label, width, interval
+        self.start = time.perf_counter()
+        self.drawn = -interval
 
     def __call__(self, done: int, total: int, _preview) -> None:
-        filled = self.width * done // max(total, 1)
         elapsed = time.perf_counter() - self.start
+        if elapsed - self.drawn < self.interval and done < total:
+            return
+        self.drawn = elapsed
+        filled = self.width * done // max(total, 1)
         bar = "#" * filled + "." * (self.width - filled)
-        print(f"\r{self.label} [{bar}] {done}/{total} tiles {elapsed:.1f}s", end="", file=sys.stderr, flush=True)
+        percent = 100 * done // max(total, 1)
+        print(f"\r{self.label} [{bar}] {percent:3d}% {elapsed:.1f}s", end="", file=sys.stderr, flush=True)

@@ -54,9 +54,8 @@ def guided(model: GenDRPix, guidance: Guidance, positive: Tensor | None = None,
     Embeddings of different lengths (a graph's 77-token prompt against the stored negative) cannot
     share a batch, so they always run as two calls.
     """
-    pos = model.positive if positive is None else positive
-    neg = model.negative if negative is None else negative
-    fuse = fuse and pos.shape[1] == neg.shape[1]
+    pos, neg = _conditions(model, positive, negative)
+    fuse = _fusable(fuse, pos, neg)
     w = guidance.scale
     if guidance.mode == "cfg":
         if w == 1.0:
@@ -75,6 +74,22 @@ def guided(model: GenDRPix, guidance: Guidance, positive: Tensor | None = None,
         return w * crop(ya, PADCFG_POSITIVE_PADS) + (1.0 - w) * crop(yb, PADCFG_NEGATIVE_PADS)
 
     return padcfg
+
+
+def model_passes(model: GenDRPix, guidance: Guidance, positive: Tensor | None = None,
+                 negative: Tensor | None = None, *, fuse: bool = False) -> int:
+    """How many model passes one call of `guided()` with the same arguments runs (fused: one)."""
+    if guidance.passes == 1:
+        return 1
+    return 1 if _fusable(fuse, *_conditions(model, positive, negative)) else 2
+
+
+def _conditions(model: GenDRPix, positive: Tensor | None, negative: Tensor | None) -> tuple[Tensor, Tensor]:
+    return (model.positive if positive is None else positive, model.negative if negative is None else negative)
+
+
+def _fusable(fuse: bool, pos: Tensor, neg: Tensor) -> bool:
+    return fuse and pos.shape[1] == neg.shape[1]
 
 
 def _both(model: GenDRPix, xa: Tensor, ca: Tensor, xb: Tensor, cb: Tensor) -> tuple[Tensor, Tensor]:

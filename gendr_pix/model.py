@@ -49,6 +49,7 @@ class GenDRPix(nn.Module):
         # Learned (or precomputed) prompt embeddings: no text encoder at inference (GenDR).
         self.positive = nn.Parameter(torch.zeros(shape))
         self.negative = nn.Parameter(torch.zeros(shape))
+        self.source = ""  # where the weights came from (a file path, set by `load_model`), for error messages
 
     def context(self, condition: Condition) -> Tensor:
         if condition == "positive":

@@ -14,12 +14,20 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from .callbacks import block_done, stop_point
 from .config import UNetConfig
 
 FF_CHUNK_TOKENS = 8192
 """Feed-forward layers run over at most this many tokens at a time at inference. Their 8x-wide GEGLU
 activation is the largest tensor in the network (at 4K output with `sd21`: 130k tokens x 2560 channels);
 chunking bounds it without changing the result. 0 = no chunking."""
+
+ATTENTION_CHUNK_MACS = 2**33
+"""On a CPU at inference, attention runs over chunks of query rows of at most this many multiply-adds
+(rows x keys x width) each, with a stop check between them: one call over 16k tokens (4096x4096 output
+with `small`) took 2.5 s on a 2-core CPU, and 65k tokens 16 times that. Query rows are independent,
+so the result is the same; chunks of this size cost no measurable time there. Not on GPUs: their
+passes are queued asynchronously, so a check there could not stop a running kernel anyway."""
 
 
 def _inference() -> bool:
@@ -64,6 +72,7 @@ class ResnetBlock(nn.Module):
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
         inplace = _inference()
         h = self.conv1(F.silu(self.norm1(x), inplace=inplace))
+        stop_point()  # halves the longest stretch without a check: a block at the top level of a 4K pass
         temb = self.time_emb_proj(F.silu(emb))[:, :, None, None]
         h = h.add_(temb) if inplace else h + temb
         h = self.conv2(F.silu(self.norm2(h), inplace=inplace))
@@ -89,8 +98,23 @@ class Attention(nn.Module):
             rearrange(t, "b n (h d) -> b h n d", h=self.heads)
             for t in (self.to_q(x), self.to_k(kv), self.to_v(kv))
         )
-        out = F.scaled_dot_product_attention(q, k, v)
-        return self.to_out[0](rearrange(out, "b h n d -> b n (h d)"))
+        return self.to_out[0](rearrange(_attention(q, k, v), "b h n d -> b n (h d)"))
+
+
+def _attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """Scaled dot-product attention on [B, heads, N, d], in chunks of query rows on a CPU (see
+    ATTENTION_CHUNK_MACS) with a stop check before each."""
+    n = q.shape[-2]
+    rows = n
+    if q.device.type == "cpu" and _inference():
+        rows = max(1, ATTENTION_CHUNK_MACS // (k.shape[-2] * q.shape[1] * q.shape[-1]))
+    if rows >= n:
+        return F.scaled_dot_product_attention(q, k, v)
+    out = q.new_empty(*q.shape[:-1], v.shape[-1])
+    for start in range(0, n, rows):
+        stop_point()
+        out[..., start:start + rows, :] = F.scaled_dot_product_attention(q[..., start:start + rows, :], k, v)
+    return out
 
 
 class GEGLU(nn.Module):
@@ -228,9 +252,13 @@ class MidBlock(nn.Module):
 
     def forward(self, h: Tensor, emb: Tensor, context: Tensor) -> Tensor:
         h = self.resnets[0](h, emb)
+        block_done()
         if hasattr(self, "attentions"):
             h = self.attentions[0](h, context)
-        return self.resnets[1](h, emb)
+            block_done()
+        h = self.resnets[1](h, emb)
+        block_done()
+        return h
 
 
 class UNet(nn.Module):
@@ -292,13 +320,16 @@ class UNet(nn.Module):
         for level in self.down_blocks:
             for resnet, attn in level.blocks():
                 h = resnet(h, emb)
+                block_done()
                 if attn is not None:
                     h = attn(h, context)
+                    block_done()
                 skips.append(h)
             features.append(h)
             down = level.resampler()
             if down is not None:
                 h = down(h)
+                block_done()
                 skips.append(h)
         h = self.mid_block(h, emb, context)
         features.append(h)
@@ -312,9 +343,20 @@ class UNet(nn.Module):
                 # Rebinding h before the block frees the previous activation during it.
                 h = torch.cat([h, skips.pop()], dim=1)
                 h = resnet(h, emb)
+                block_done()
                 if attn is not None:
                     h = attn(h, context)
+                    block_done()
             up = level.resampler()
             if up is not None:
                 h = up(h)
-        return self.conv_out(F.silu(self.conv_norm_out(h), inplace=_inference()))
+                block_done()
+        h = self.conv_out(F.silu(self.conv_norm_out(h), inplace=_inference()))
+        block_done()
+        return h
+
+    @property
+    def steps_per_pass(self) -> int:
+        """How often one forward calls `block_done()`: after each residual block, transformer and
+        resampler (each runs once per pass), and after the output convolution."""
+        return 1 + sum(isinstance(m, (ResnetBlock, Transformer2D, Downsample, Upsample)) for m in self.modules())

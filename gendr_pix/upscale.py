@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
@@ -20,14 +20,17 @@ from torch import Tensor
 
 from .accel import device_dtype, resolve_device
 from .antiring import antiringed, check_strength, range_window
-from .callbacks import ProgressFn, StopFn, check_stop
+from .callbacks import ProgressFn, Steps, StopFn, check_stop
 from .colorfix import COLOR_FIXES, ColorFix, color_fix, is_grey, to_grey
 from .ensemble import ENSEMBLE_OFFSETS, self_ensemble
+from .errors import SettingError
+from .finite import finite_checked
 from .gridfilter import check_window, grid_filtered
-from .guidance import Guidance, Restorer, guided
+from .guidance import Guidance, Restorer, guided, model_passes
 from .memory import fits_in, free_memory, plan_tile, round_up, simulate_peak
 from .model import GenDRPix
 from .tiling import is_out_of_memory, run_tiled, tile_count
+from .unet import UNet
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +65,22 @@ class UpscaleOptions:
     as many whole images as fit in free memory (at most 8), 1 when tiling or when free memory is unknown."""
 
     def __post_init__(self) -> None:
+        """Raises SettingError (a ValueError) naming the setting; see errors.py for front ends' names."""
         if self.scale is not None and not 1.0 <= self.scale <= 8.0:
-            raise ValueError(f"scale must be in [1, 8], got {self.scale}")
+            raise SettingError("{scale} must be in [1, 8], got {value}", value=self.scale)
         if self.ensemble not in ENSEMBLE_OFFSETS:
-            raise ValueError(f"ensemble must be one of {sorted(ENSEMBLE_OFFSETS)}, got {self.ensemble}")
+            raise SettingError("{ensemble} must be one of {sizes}, got {value}", sizes=sorted(ENSEMBLE_OFFSETS),
+                               value=self.ensemble)
         check_window(self.grid_filter)
         check_strength(self.antiring)
         if self.tile < 0 or self.tile_overlap < 0 or self.batch_size < 0 or self.min_tile < 1:
-            raise ValueError("tile, tile_overlap and batch_size must be >= 0, min_tile >= 1")
+            raise SettingError("{tile}, {tile_overlap} and {batch_size} must be >= 0, {min_tile} >= 1")
         if self.tile and self.tile <= self.tile_overlap:
-            raise ValueError(f"tile ({self.tile}) must be larger than tile_overlap ({self.tile_overlap})")
+            raise SettingError("{tile} ({value}) must be larger than {tile_overlap} ({overlap})", value=self.tile,
+                               overlap=self.tile_overlap)
         if self.color_fix not in COLOR_FIXES:
-            raise ValueError(f"color_fix must be one of {COLOR_FIXES}, got {self.color_fix!r}")
+            raise SettingError("{color_fix} must be one of {choices}, got {value!r}", choices=COLOR_FIXES,
+                               value=self.color_fix)
 
 
 def output_size(h: int, w: int, scale: float) -> tuple[int, int]:
@@ -109,7 +116,8 @@ def upscale(
     stored embeddings ([1, L, context_dim]). `device`/`dtype` move the model for this call only
     (restored afterwards) and take what `load_model` takes, "auto" included; by default it runs where
     it is. Deterministic for fixed inputs.
-    Raises ValueError for bad inputs, `Interrupted` when `should_stop` returns True.
+    Raises ValueError for bad inputs (`SettingError` for bad settings), `NonFiniteOutputError` when the
+    model gives NaN or infinite values, `Interrupted` when `should_stop` returns True.
     """
     opts = options or UpscaleOptions()
     nchw = _as_nchw(images, layout)
@@ -120,14 +128,21 @@ def upscale(
 
     out = torch.empty((b, oh, ow, c) if layout == "NHWC" else (b, c, oh, ow), dtype=torch.float32)
     out_nchw = out.permute(0, 3, 1, 2) if layout == "NHWC" else out
-    with torch.inference_mode(), _placed(model, device, dtype):
+    # Placed outside inference mode: a cast inside it would leave the weights as inference tensors.
+    with _placed(model, device, dtype), torch.inference_mode():
         run_device, run_dtype = model.device, model.dtype
         align = model.config.unet.pixel_multiple
         tile, batch, fuse = _plan(model, opts, b, oh, ow)
-        restore = _restorer(model, opts, positive, negative, fuse)
+        restore = finite_checked(_restorer(model, opts, positive, negative, fuse), model)
         chunks = range(0, b, batch)
-        done = 0
-        for start in chunks:
+        per_piece = opts.ensemble * model_passes(model, opts.guidance, positive, negative, fuse=fuse) \
+            * _steps_per_pass(model)
+
+        def steps_left(tile: int, chunks_left: int) -> int:
+            return chunks_left * tile_count(oh, ow, tile, opts.tile_overlap, align) * per_piece
+
+        steps = Steps(progress, should_stop, per_piece, steps_left(tile, len(chunks)))
+        for i, start in enumerate(chunks):
             check_stop(should_stop)
             chunk = nchw[start:start + batch].to(run_device, torch.float32)
             reference = resize(chunk[:, :3], (oh, ow)).clamp(0, 1)
@@ -137,18 +152,10 @@ def upscale(
             x = (reference * 2 - 1).to(run_dtype)
             reference = reference.cpu() if opts.color_fix != "none" else None
             del chunk
-            per_chunk = tile_count(oh, ow, tile, opts.tile_overlap, align)
-            total = per_chunk * len(chunks)
-
-            def report(i: int, n: int, piece: Tensor | None, total: int = total) -> None:
-                if progress is not None:
-                    # Only the first image: a preview needs no full-size float copy of the chunk.
-                    preview = None if piece is None else ((piece[:1, :3] + 1) / 2).clamp(0, 1)
-                    progress(i, max(n, total), preview)
-
-            y, tile = _run_with_fallback(restore, x, opts, tile, align, report, should_stop, done)
+            with steps.active():
+                y, tile = _run_with_fallback(restore, x, opts, tile, align, steps,
+                                             functools.partial(steps_left, chunks_left=len(chunks) - i))
             del x
-            done += tile_count(oh, ow, tile, opts.tile_overlap, align)
             y = (y + 1) / 2 if reference is None else color_fix((y + 1) / 2, reference, opts.color_fix)
             if grey.any():
                 keep = grey.to(y.device)
@@ -199,8 +206,9 @@ def _plan(model: GenDRPix, opts: UpscaleOptions, images: int, oh: int, ow: int) 
     if opts.tile:
         tile = round_up(opts.tile, align)
         if tile < max(oh, ow) and tile - opts.tile_overlap < align:
-            raise ValueError(f"tile_size {opts.tile} is too small for tile_overlap {opts.tile_overlap}: tiles must "
-                             f"be at least overlap + {align} = {opts.tile_overlap + align} px (or tile_size 0)")
+            raise SettingError("{tile} {value} is too small for {tile_overlap} {overlap}: tiles must be at least "
+                               "{tile_overlap} + {align} = {least} px (or {tile} 0)", value=opts.tile,
+                               overlap=opts.tile_overlap, align=align, least=opts.tile_overlap + align)
     else:
         tile = plan_tile(peak(batch, False), oh, ow, align, _smallest_tile(opts, align), budget(batch))
     whole = tile >= max(oh, ow)
@@ -248,13 +256,19 @@ def _smallest_tile(opts: UpscaleOptions, align: int) -> int:
     return round_up(max(opts.min_tile, opts.tile_overlap + align), align)
 
 
-def _run_with_fallback(restore, x: Tensor, opts: UpscaleOptions, tile: int, align: int,
-                       report: ProgressFn, should_stop: StopFn | None, done: int) -> tuple[Tensor, int]:
-    """run_tiled, halving the tile on out-of-memory as ComfyUI's upscale node does."""
+def _run_with_fallback(restore: Restorer, x: Tensor, opts: UpscaleOptions, tile: int, align: int, steps: Steps,
+                       steps_left: Callable[[int], int]) -> tuple[Tensor, int]:
+    """run_tiled, halving the tile on out-of-memory as ComfyUI's upscale node does.
+    steps_left(tile): the steps from the start of this chunk to the end of the run with that tile."""
+
+    def preview(done: int, total: int, piece: Tensor) -> None:
+        # Only the first image: a preview needs no full-size float copy of the chunk.
+        steps.piece_done(((piece[:1, :3] + 1) / 2).clamp(0, 1))
+
     while True:
         try:
             y = run_tiled(restore, x, tile=tile, overlap=opts.tile_overlap, align=align,
-                          progress=report, should_stop=should_stop, done_before=done)
+                          progress=preview if steps.progress is not None else None, should_stop=steps.should_stop)
             return y, tile
         except (torch.OutOfMemoryError, RuntimeError) as e:
             if not is_out_of_memory(e):
@@ -265,6 +279,13 @@ def _run_with_fallback(restore, x: Tensor, opts: UpscaleOptions, tile: int, alig
                 raise
             log.warning("out of memory with %dpx tiles; retrying with %dpx", tile, new)
             tile = new
+            steps.replan(steps_left(tile))  # the steps of the pass cut short stay counted as done
+
+
+def _steps_per_pass(model: GenDRPix) -> int:
+    """Progress steps one model pass reports; 1 for a stand-in network without our UNet (tests)."""
+    unet = getattr(model, "unet", None)
+    return unet.steps_per_pass if isinstance(unet, UNet) else 1
 
 
 def _as_nchw(images: Tensor, layout: Layout) -> Tensor:

@@ -131,7 +131,9 @@ def progress_relay() -> ProgressRelay:
     size = _preview_size()
 
     def sink(done: int, total: int, image) -> None:
-        bar.update_absolute(done, total, None if image is None else (_PREVIEW_FORMAT, image, size))
+        # No max size: the relay already sized the preview, and ComfyUI would enlarge a smaller one to
+        # fit (ImageOps.contain), so the frontend's label would not read the output's size.
+        bar.update_absolute(done, total, None if image is None else (_PREVIEW_FORMAT, image, None))
 
     return ProgressRelay(sink, preview_size=size)
 

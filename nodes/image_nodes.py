@@ -47,8 +47,10 @@ class GenDRPixUpscale(io.ComfyNode):
                 color_fix: str) -> io.NodeOutput:
         request = UpscaleRequest(scale=scale, tile_size=tile_size, tile_overlap=tile_overlap, color_fix=color_fix)
         glue.place(model, memory_required(model, image, request))
-        result = upscale_images(model, image, request, progress=glue.progress_relay(),
-                                should_stop=glue.check_interrupted, available_ram=glue.available_ram())
+        relay = glue.progress_relay()
+        result = upscale_images(model, image, request, progress=relay, should_stop=glue.check_interrupted,
+                                available_ram=glue.available_ram())
+        relay.finish(result)
         return io.NodeOutput(glue.to_intermediate(result))
 
 

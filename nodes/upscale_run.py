@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -39,14 +40,32 @@ class UpscaleRequest:
     color_fix: str = "none"
 
 
+WIDGET_NAMES: dict[str, str] = {
+    # The core's setting names (gendr_pix.SettingError placeholders) as this node pack shows them.
+    "tile": "tile_size",
+    "ensemble": "shifts (GenDR-Pix Self-ensemble)",
+    "fp32": "precision fp32 on the GenDR-Pix Model Loader",
+}
+
+
+@contextmanager
+def named_as_widgets() -> Iterator[None]:
+    """Core setting errors name the node's widgets (`tile_size`, not the core's `tile`)."""
+    try:
+        yield
+    except gendr_pix.SettingError as e:
+        raise e.named(WIDGET_NAMES) from None
+
+
 def options_for(model: PixModel, request: UpscaleRequest) -> gendr_pix.UpscaleOptions:
     """The node's model settings and widgets as core options (validated there). Tiles and frames per
     call stay automatic unless a tile size is set: the core plans them from free memory."""
-    return gendr_pix.UpscaleOptions(
-        scale=float(request.scale), ensemble=model.ensemble, guidance=model.guidance,
-        grid_filter=model.grid_filter, tile=request.tile_size,
-        tile_overlap=request.tile_overlap, color_fix=request.color_fix,
-    )
+    with named_as_widgets():
+        return gendr_pix.UpscaleOptions(
+            scale=float(request.scale), ensemble=model.ensemble, guidance=model.guidance,
+            grid_filter=model.grid_filter, tile=request.tile_size,
+            tile_overlap=request.tile_overlap, color_fix=request.color_fix,
+        )
 
 
 def memory_required(model: PixModel, images: Tensor, request: UpscaleRequest) -> int:
@@ -67,26 +86,50 @@ def check_output_fits(shape: tuple[int, ...], available_ram: int | None) -> None
         )
 
 
+FINAL_PREVIEW_SIZE = 2048
+"""Longest side up to which the finished image is previewed at its own size. The frontend labels a
+preview with its pixel size, so the label then reads the output's size (all example workflows); a
+larger output is previewed at `preview_size`, like ComfyUI's own previews."""
+
+
 class ProgressRelay:
     """Adapts the core's progress(done, total, piece) to a sink taking a small PIL preview.
 
     Previews are made at most every `min_interval` seconds (and for the last piece): each one is a
-    JPEG sent to the browser, so one per tile would slow many-tile runs.
+    JPEG sent to the browser, so one per tile would slow many-tile runs. Steps without a preview (one
+    per UNet block) go out at most every `step_interval` seconds: small images on a GPU run hundreds of
+    blocks a second, and each update is a websocket message (ComfyUI 0.3.x does not throttle them).
     """
 
     def __init__(self, sink: PreviewSink, preview_size: int = 512, min_interval: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.sink, self.preview_size, self.min_interval, self.clock = sink, preview_size, min_interval, clock
-        self._last: float | None = None
+                 step_interval: float = 0.1, clock: Callable[[], float] = time.monotonic) -> None:
+        self.sink, self.preview_size, self.clock = sink, preview_size, clock
+        self.min_interval, self.step_interval = min_interval, step_interval
+        self._last_preview: float | None = None
+        self._last_step: float | None = None
 
     def __call__(self, done: int, total: int, piece: Tensor | None) -> None:
         now = self.clock()
-        due = self._last is None or now - self._last >= self.min_interval or done >= total
+        last = done >= total
         preview = None
-        if piece is not None and due:
+        if piece is not None and (last or _elapsed(self._last_preview, now, self.min_interval)):
             preview = to_preview(piece, self.preview_size)
-            self._last = now
+            self._last_preview = now
+        if preview is None and not last and not _elapsed(self._last_step, now, self.step_interval):
+            return
+        self._last_step = now
         self.sink(done, total, preview)
+
+    def finish(self, images: Tensor) -> None:
+        """Show the first finished image, whole (the last piece may be a tile) and, up to
+        FINAL_PREVIEW_SIZE, at its own size: the frontend's label then reads the output's size."""
+        h, w = images.shape[1:3]
+        size = max(h, w) if max(h, w) <= FINAL_PREVIEW_SIZE else self.preview_size
+        self.sink(1, 1, to_preview(images[:1, ..., :3].permute(0, 3, 1, 2), size))
+
+
+def _elapsed(since: float | None, now: float, interval: float) -> bool:
+    return since is None or now - since >= interval
 
 
 def to_preview(piece: Tensor, max_size: int) -> Image.Image:
@@ -119,8 +162,9 @@ def upscale_images(
     b, h, w, c = images.shape
     oh, ow = gendr_pix.output_size(h, w, options.scale)
     check_output_fits((b, oh, ow, c), available_ram)
-    return gendr_pix.upscale(model.network, images, options, layout="NHWC", positive=model.positive,
-                             negative=model.negative, progress=progress, should_stop=should_stop)
+    with named_as_widgets():
+        return gendr_pix.upscale(model.network, images, options, layout="NHWC", positive=model.positive,
+                                 negative=model.negative, progress=progress, should_stop=should_stop)
 
 
 def as_rgb_or_rgba(images: Tensor) -> Tensor:

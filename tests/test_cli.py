@@ -64,13 +64,15 @@ def test_grid_filter_flag_alone_takes_the_default_window(setup):
     (["missing.png"], "missing.png: no such file or folder"),
     (["in/a.png", "--model", "in/a.png"], "neither safetensors nor a PyTorch pickle"),
     (["in/a.png", "--scale", "12"], "scale must be in [1, 8]"),
-    (["in/a.png", "--tile", "64", "--tile-overlap", "64"], "must be larger than tile_overlap"),
+    (["in/a.png", "--tile", "64", "--tile-overlap", "64"], "--tile (64) must be larger than --tile-overlap (64)"),
+    (["in/big.png", "--tile", "128", "--tile-overlap", "120"], "--tile 128 is too small for --tile-overlap 120"),
     (["in/a.png", "--grid-filter", "20"], "grid filter window must be 0 (off) or a multiple of 8"),
 ])
 def test_errors_are_one_line(setup, capsys, monkeypatch, args, message):
     tmp, model, _ = setup
     monkeypatch.chdir(tmp)
     (tmp / "broken.png").write_bytes(b"\x89PNG not really")
+    save_image(torch.rand(1, 3, 64, 64), tmp / "in" / "big.png")
     full = ["upscale", *args, "-o", str(tmp / "o")]
     if "--model" not in args:
         full += ["--model", str(model)]
@@ -243,3 +245,36 @@ def test_the_torch_free_choices_match_the_core():
     from gendr_pix import accel, choices, ensemble
     assert choices.PRECISIONS == ("auto", *accel.DTYPES)
     assert choices.ENSEMBLE_SIZES == tuple(sorted(ensemble.ENSEMBLE_OFFSETS))
+
+
+def last_error_line(capsys) -> str:
+    """The error line; a progress line may come before it."""
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("error: ") and not any(line.startswith("Traceback") for line in lines)
+    return lines[-1]
+
+
+def test_nan_weights_are_a_one_line_error_naming_the_file(setup, capsys):
+    tmp, _, inputs = setup
+    model = make_tiny()
+    with torch.no_grad():
+        model.unet.conv_in.weight.view(-1)[0] = float("nan")
+    g.save_model(model, tmp / "nan.safetensors")
+    model_file = str(tmp / "nan.safetensors")
+    assert main(["upscale", str(inputs / "a.png"), "-o", str(tmp / "o.png"), "--model", model_file]) == 2
+    line = last_error_line(capsys)
+    assert "NaN" in line and "nan.safetensors" in line
+    assert not (tmp / "o.png").exists()
+
+
+def test_half_precision_overflow_says_to_use_dtype_fp32(setup, capsys):
+    tmp, _, inputs = setup
+    model = make_tiny()
+    with torch.no_grad():
+        model.unet.conv_out.weight.fill_(1000.0)  # finite, but float16 activations overflow
+    g.save_model(model, tmp / "loud.safetensors")
+    args = ["upscale", str(inputs / "a.png"), "-o", str(tmp / "o.png"), "--model", str(tmp / "loud.safetensors")]
+    assert main([*args, "--dtype", "fp16"]) == 2
+    line = last_error_line(capsys)
+    assert "ran in float16" in line and line.endswith("Run it in float32 (--dtype fp32).")
+    assert main([*args, "--dtype", "fp32"]) == 0

@@ -95,9 +95,12 @@ def test_auto_tiles_when_a_frame_does_not_fit_and_reports_each_tile(pix, monkeyp
     whole = memory_required(pix, image(h=64, w=80), UpscaleRequest(scale=4.0))
     free_memory_is(monkeypatch, 512 * 2**20 + whole // 2)  # the core keeps 512 MB in reserve
     out = upscale_images(pix, image(h=64, w=80), UpscaleRequest(scale=4.0, tile_overlap=16),
-                         progress=lambda done, total, piece: calls.append((done, total)))
+                         progress=lambda done, total, piece: calls.append((done, total, piece is not None)))
     assert out.shape == (1, 256, 320, 3)
-    assert len(calls) > 1 and calls[-1][0] == calls[-1][1] == len(calls)
+    tiles = [done for done, total, preview in calls if preview]  # each finished tile comes with a preview
+    done, total, preview = calls[-1]
+    assert len(tiles) > 1 and done == total and preview
+    assert [done for done, *_ in calls] == sorted(done for done, *_ in calls)
 
 
 def test_widgets_become_core_options(pix):
@@ -133,7 +136,10 @@ def test_output_that_cannot_fit_in_ram_is_refused_before_running(pix):
         (torch.full((1, 12, 20, 3), float("nan")), UpscaleRequest(), "NaN or infinite"),
         (torch.rand(1, 12, 20, 3), UpscaleRequest(scale=0.5), "scale must be in"),
         (torch.rand(1, 12, 20, 3), UpscaleRequest(scale=9.0), "scale must be in"),
-        (torch.rand(1, 12, 20, 3), UpscaleRequest(tile_size=64, tile_overlap=64), "larger than tile_overlap"),
+        (torch.rand(1, 12, 20, 3), UpscaleRequest(tile_size=64, tile_overlap=64),
+         r"^tile_size \(64\) must be larger than tile_overlap \(64\)$"),
+        (torch.rand(1, 64, 64, 3), UpscaleRequest(tile_size=128, tile_overlap=120),
+         r"^tile_size 128 is too small for tile_overlap 120: .* \(or tile_size 0\)$"),
         (torch.rand(1, 12, 20, 3), UpscaleRequest(color_fix="lab"), "color_fix must be one of"),
     ],
 )
@@ -153,11 +159,64 @@ def test_stop_callback_exception_passes_through_untouched(pix):
         upscale_images(pix, image(), UpscaleRequest(scale=2.0), should_stop=stop)
 
 
+def test_cancel_stops_an_untiled_run_inside_its_model_pass(pix):
+    class ComfyInterrupt(Exception):
+        pass
+
+    steps = []
+
+    def cancel_after_three_blocks():
+        if len(steps) >= 3:
+            raise ComfyInterrupt()
+
+    with pytest.raises(ComfyInterrupt):
+        upscale_images(pix, image(), UpscaleRequest(scale=4.0, tile_size=0), should_stop=cancel_after_three_blocks,
+                       progress=lambda done, total, piece: steps.append((done, total, piece)))
+    per_pass = pix.network.unet.steps_per_pass
+    assert [(d, t) for d, t, _ in steps] == [(1, per_pass), (2, per_pass), (3, per_pass)]  # one whole-image pass
+    assert all(piece is None for *_, piece in steps)  # stopped before it finished
+
+
+def test_nan_weights_are_a_node_error_naming_the_file(pix):
+    with torch.no_grad():
+        pix.network.unet.mid_block.resnets[0].conv1.weight[0, 0, 0, 0] = float("nan")
+    with pytest.raises(gendr_pix.NonFiniteOutputError, match=f"unet.mid_block.resnets.0.conv1.weight.*{pix.source}"):
+        upscale_images(pix, image(), UpscaleRequest())
+
+
+def test_half_precision_overflow_names_the_loader_precision(tiny_model_file):
+    network = load_network(tiny_model_file, torch.float16)
+    with torch.no_grad():
+        network.unet.conv_out.weight.fill_(1000.0)  # finite, but float16 activations overflow
+    with pytest.raises(gendr_pix.NonFiniteOutputError, match=r"\(precision fp32 on the GenDR-Pix Model Loader\)"):
+        upscale_images(PixModel(network=network, source=str(tiny_model_file)), image(), UpscaleRequest())
+
+
+def test_progress_relay_throttles_steps_but_sends_previews_and_the_end():
+    now = [0.0]
+    sent = []
+    relay = ProgressRelay(lambda d, t, img: sent.append((d, img is not None)), preview_size=8, min_interval=100,
+                          step_interval=10, clock=lambda: now[0])
+    for step in range(1, 40):
+        now[0] = step  # a block every time unit
+        relay(step, 40, None)
+    relay(40, 40, torch.rand(1, 3, 8, 8))
+    assert [d for d, _ in sent] == [1, 11, 21, 31, 40] and sent[-1][1]
+
+
+def test_the_final_preview_is_the_whole_output_at_its_own_size():
+    sent = []
+    relay = ProgressRelay(lambda d, t, img: sent.append(img), preview_size=512)
+    relay.finish(torch.rand(2, 300, 448, 4))
+    relay.finish(torch.rand(1, 3000, 1000, 3))
+    assert [img.size for img in sent] == [(448, 300), (171, 512)]
+
+
 def test_progress_relay_throttles_previews_but_sends_the_last():
     now = [0.0]
     sent = []
     relay = ProgressRelay(lambda d, t, img: sent.append((d, t, img)), preview_size=8, min_interval=1.0,
-                          clock=lambda: now[0])
+                          step_interval=0, clock=lambda: now[0])
     piece = torch.rand(1, 3, 32, 16)
     relay(1, 4, piece)
     now[0] = 0.5

@@ -25,6 +25,8 @@ import gendr_pix
 from .comfy_server import COMFYUI_PYTHON, EXAMPLES, PACK_FOLDER, needs_comfyui
 from .ui_to_api import ui_to_api
 
+WS_EVENTS = Path(__file__).with_name("ws_events.py")
+
 pytestmark = needs_comfyui
 
 EXPECTED_OUTPUT = {  # workflow -> (width, height, frames) of what it saves
@@ -212,6 +214,54 @@ def test_interrupt_stops_a_long_run_promptly(server):
     assert "execution_interrupted" in kinds, kinds
     assert stopped_after < 20, f"took {stopped_after:.1f}s to stop"
     assert server.get("/queue")["queue_running"] == []
+
+
+def test_an_untiled_run_moves_its_progress_bar_and_stops_inside_its_model_pass(server):
+    """tile_size 0: 1024 px x4 with the tiny model is one whole-image pass (its attention alone sees 65k
+    tokens; minutes on this CPU). The bar moves block by block, and Cancel stops the pass, not after it."""
+    per_pass = gendr_pix.load_model(server.base / "models" / "gendr_pix" / "tiny.safetensors").unet.steps_per_pass
+    watcher = subprocess.Popen([COMFYUI_PYTHON, str(WS_EVENTS), server.url, "gendr-pix-tests", "600"],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        events = _Events(watcher)
+        assert events.next()["type"] == "connected"
+        prompt_id = server.submit(_upscale_prompt("tiny-extra.safetensors", 1024))
+        moving = events.until(lambda e: e["type"] == "progress" and e["data"]["node"] == "4"
+                              and 2 <= e["data"]["value"] < e["data"]["max"], timeout=300)
+        assert moving["data"]["max"] == per_pass  # one pass: the whole image, untiled
+        interrupted_at = time.time()
+        server.post("/interrupt", {})
+        stopped = events.until(lambda e: e["type"] in ("execution_interrupted", "execution_success",
+                                                       "execution_error"), timeout=120)
+    finally:
+        watcher.kill()
+    assert stopped["type"] == "execution_interrupted", stopped
+    upscale_steps = [e["data"]["value"] for e in events.seen if e["type"] == "progress" and e["data"]["node"] == "4"]
+    assert max(upscale_steps) < per_pass  # the pass did not finish
+    # About 1 s on an idle 2-core CPU; training and other jobs share this one (a block then takes 10-30 s).
+    assert stopped["t"] - interrupted_at < 60, f"took {stopped['t'] - interrupted_at:.1f}s to stop"
+    assert server.wait(prompt_id, timeout=60)["status"]["status_str"] == "error"
+
+
+class _Events:
+    """The JSON lines ws_events.py prints, read as they come."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process, self.seen = process, []
+
+    def next(self) -> dict:
+        line = self.process.stdout.readline()
+        assert line, "the websocket watcher ended"
+        self.seen.append(json.loads(line))
+        return self.seen[-1]
+
+    def until(self, wanted, timeout: float) -> dict:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            event = self.next()
+            if wanted(event):
+                return event
+        raise AssertionError(f"no such event in {timeout}s; last: {self.seen[-3:]}")
 
 
 def test_loader_is_cached_between_runs_and_reloads_a_replaced_file(server):
