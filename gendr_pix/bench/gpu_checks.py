@@ -208,8 +208,15 @@ def attempt(call: Callable[[], Any]) -> tuple[Any, str | None]:
 
 
 def _tile_counter() -> tuple[list[int], Callable]:
-    totals: list[int] = []
-    return totals, lambda done, total, piece: totals.append(total)
+    """A progress callback recording the running count of finished tiles (or whole images): those are
+    the calls that carry a preview; the others are steps inside one model pass."""
+    finished: list[int] = []
+
+    def count(done: int, total: int, preview) -> None:
+        if preview is not None:
+            finished.append(len(finished) + 1)
+
+    return finished, count
 
 
 def precision(model: GenDRPix, image: Tensor, device: torch.device, *, cpu_crop: int) -> dict[str, Any]:
