@@ -38,7 +38,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "settings": ("Assumed", "HowToSet", "apply_settings", "parse_settings"),
     "tiling": ("run_tiled",),
     "unet": ("UNet",),
-    "upscale": ("UpscaleOptions", "estimate_memory", "output_size", "resize", "upscale"),
+    "upscale": ("PLAIN", "UpscaleOptions", "estimate_memory", "output_size", "resize", "upscale"),
     "vae": ("VAE", "VAEConfig"),
 }
 _RENAMED = {"GRID_FILTER_WINDOW": "DEFAULT_WINDOW"}  # public name: name in its submodule

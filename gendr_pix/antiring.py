@@ -20,12 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .errors import SettingError
 from .guidance import Restorer
 
 
 def check_strength(strength: float) -> None:
     if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"antiring must be in [0, 1] (0 = off, 1 = full), got {strength}")
+        raise SettingError("{antiring} must be in [0, 1] (0 = off, 1 = full), got {value}", value=strength)
 
 
 def range_window(scale: float) -> int:

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import gendr_pix as g
 
-from .choices import COLOR_FIXES, DEFAULT_MODEL, ENSEMBLE_SIZES, GRID_FILTER_WINDOW, OUTPUT_SUFFIXES, PRECISIONS
+from .choices import (
+    COLOR_FIXES,
+    DEFAULT_ANTIRING,
+    DEFAULT_GRID_FILTER,
+    DEFAULT_MODEL,
+    ENSEMBLE_SIZES,
+    OUTPUT_SUFFIXES,
+    PRECISIONS,
+)
 from .cli import CLIError, add_set_argument, settings_from
 
 FAILED_EXIT = 1
@@ -35,9 +43,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--guidance", type=float, default=1.0,
                    help="guidance scale w: 1 = positive condition only; > 1 more detail, < 1 more fidelity")
     p.add_argument("--padcfg", action="store_true", help="fuse guidance with padding (PadCFG) instead of plain CFG")
-    p.add_argument("--grid-filter", type=int, nargs="?", const=GRID_FILTER_WINDOW, default=0, metavar="PX",
-                   help=f"remove 8x8 grid patterns in one cheap pass; PX = window, a multiple of 8 "
-                        f"(default with the flag: {GRID_FILTER_WINDOW}; 0 = off)")
+    p.add_argument("--grid-filter", type=int, nargs="?", const=DEFAULT_GRID_FILTER, default=DEFAULT_GRID_FILTER,
+                   metavar="PX",
+                   help=f"remove 8x8 grid patterns, no extra pass; PX = window, a multiple of 8 "
+                        f"(default: {DEFAULT_GRID_FILTER}; 0 = off)")
+    p.add_argument("--antiring", type=float, default=DEFAULT_ANTIRING, metavar="STRENGTH",
+                   help=f"keep the output within the input's local range against halos and drawn contours, "
+                        f"no extra pass; 0 = off, 1 = full (default: {DEFAULT_ANTIRING:g})")
     p.add_argument("--tile", type=int, default=0,
                    help="tile size in output pixels; 0 = automatic (whole image if it fits in free memory)")
     p.add_argument("--tile-overlap", type=int, default=64, help="tile overlap in output pixels")
@@ -85,7 +97,7 @@ def _options(args: argparse.Namespace):
         return g.UpscaleOptions(
             scale=args.scale, ensemble=args.ensemble, tile=args.tile, tile_overlap=args.tile_overlap,
             guidance=g.Guidance(scale=args.guidance, mode="padcfg" if args.padcfg else "cfg"),
-            grid_filter=args.grid_filter, color_fix=args.color_fix,
+            grid_filter=args.grid_filter, antiring=args.antiring, color_fix=args.color_fix,
         )
     except g.SettingError as e:
         raise CLIError(str(e.named(FLAG_NAMES))) from None
@@ -96,7 +108,7 @@ def _options(args: argparse.Namespace):
 FLAG_NAMES: dict[str, str] = {
     # The core's setting names (SettingError placeholders) as this command's flags.
     "scale": "--scale", "ensemble": "--ensemble", "tile": "--tile", "tile_overlap": "--tile-overlap",
-    "color_fix": "--color-fix", "grid_filter": "--grid-filter", "fp32": "--dtype fp32",
+    "color_fix": "--color-fix", "grid_filter": "--grid-filter", "antiring": "--antiring", "fp32": "--dtype fp32",
 }
 
 

@@ -18,14 +18,15 @@ from torch import Tensor
 
 from .choices import GRID_FILTER_WINDOW as DEFAULT_WINDOW
 from .config import SHUFFLE
+from .errors import SettingError
 from .guidance import Restorer
 
 
 def check_window(window: int) -> None:
     """0 = off; else a multiple of 8 px from 8 to 1024."""
     if window and (window % SHUFFLE or not SHUFFLE <= window <= 1024):
-        raise ValueError(f"grid filter window must be 0 (off) or a multiple of {SHUFFLE} px in "
-                         f"[{SHUFFLE}, 1024], got {window}")
+        raise SettingError("{grid_filter} must be 0 (off) or a multiple of {shuffle} px in "
+                           "[{shuffle}, 1024], got {value}", shuffle=SHUFFLE, value=window)
 
 
 def grid_pattern(residual: Tensor, window: int = DEFAULT_WINDOW) -> Tensor:

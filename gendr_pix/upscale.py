@@ -21,6 +21,7 @@ from torch import Tensor
 from .accel import device_dtype, resolve_device
 from .antiring import antiringed, check_strength, range_window
 from .callbacks import ProgressFn, Steps, StopFn, check_stop
+from .choices import DEFAULT_ANTIRING, DEFAULT_GRID_FILTER
 from .colorfix import COLOR_FIXES, ColorFix, color_fix, is_grey, to_grey
 from .ensemble import ENSEMBLE_OFFSETS, self_ensemble
 from .errors import SettingError
@@ -39,17 +40,18 @@ Layout = Literal["NCHW", "NHWC"]
 
 @dataclass(frozen=True, kw_only=True)
 class UpscaleOptions:
-    """What to compute. Defaults: the model's native scale, one plain pass, whole image, no colour fix."""
+    """What to compute. Defaults: the model's native scale, one pass with the artifact filters on (grid
+    filter 64 px, anti-ringing 1: no extra pass), whole image, no colour fix. `PLAIN` turns the filters off."""
 
     scale: float | None = None
     """Output size = round(input size * scale), scale in [1, 8]; None = the model's trained scale."""
     ensemble: int = 1
     """Padding self-ensemble size: 1 (off), 2, 4 or 8 grid shifts; costs that many passes."""
     guidance: Guidance = field(default_factory=Guidance)
-    grid_filter: int = 0
-    """Grid filter window in pixels (a multiple of 8; 0 = off; 64 is a good value): removes the local
-    8-periodic part of what the model added (`gridfilter.py`), at almost no cost, instead of K passes."""
-    antiring: float = 0.0
+    grid_filter: int = DEFAULT_GRID_FILTER
+    """Grid filter window in pixels (a multiple of 8; 0 = off): removes the local 8-periodic part of
+    what the model added (`gridfilter.py`), at almost no cost, instead of K passes."""
+    antiring: float = DEFAULT_ANTIRING
     """Pull the output into the local value range of the input (`antiring.py`): 0 = off, 1 = full.
     Removes halos and contours drawn on flat areas, no extra pass."""
     tile: int = 0
@@ -81,6 +83,11 @@ class UpscaleOptions:
         if self.color_fix not in COLOR_FIXES:
             raise SettingError("{color_fix} must be one of {choices}, got {value!r}", choices=COLOR_FIXES,
                                value=self.color_fix)
+
+
+PLAIN = {"grid_filter": 0, "antiring": 0.0}
+"""The fields that turn the default artifact filters off: `UpscaleOptions(**PLAIN)` is the model's own
+output, as the quality tables' "plain pass" rows and the tests that compare with a direct model call."""
 
 
 def output_size(h: int, w: int, scale: float) -> tuple[int, int]:
@@ -237,7 +244,8 @@ def estimate_memory(model: GenDRPix, height: int, width: int, options: UpscaleOp
 
 def _restorer_options(opts: UpscaleOptions) -> UpscaleOptions:
     """Only what shapes the restorer (the memoisation key of `_simulated_peak`)."""
-    return UpscaleOptions(ensemble=opts.ensemble, guidance=opts.guidance, grid_filter=opts.grid_filter)
+    return UpscaleOptions(ensemble=opts.ensemble, guidance=opts.guidance, grid_filter=opts.grid_filter,
+                          antiring=opts.antiring)
 
 
 @functools.lru_cache(maxsize=256)

@@ -6,10 +6,17 @@ from comfy_api.latest import ComfyExtension, io
 
 from . import comfy_glue
 from .image_nodes import GenDRPixCompare, GenDRPixUpscale
-from .model_nodes import GenDRPixGridFilter, GenDRPixGuidance, GenDRPixModelLoader, GenDRPixSelfEnsemble
+from .model_nodes import (
+    GenDRPixAntiRinging,
+    GenDRPixGridFilter,
+    GenDRPixGuidance,
+    GenDRPixModelLoader,
+    GenDRPixSelfEnsemble,
+)
 
 NODES: list[type[io.ComfyNode]] = [
-    GenDRPixModelLoader, GenDRPixSelfEnsemble, GenDRPixGuidance, GenDRPixGridFilter, GenDRPixUpscale, GenDRPixCompare,
+    GenDRPixModelLoader, GenDRPixSelfEnsemble, GenDRPixGuidance, GenDRPixGridFilter, GenDRPixAntiRinging,
+    GenDRPixUpscale, GenDRPixCompare,
 ]
 
 

@@ -1,4 +1,4 @@
-"""Model-side nodes: loader, self-ensemble, guidance, grid filter. Schemas here; logic in model_value.py.
+"""Model-side nodes: loader, self-ensemble, guidance, grid filter, anti-ringing. Schemas here; logic in model_value.py.
 
 Node ids and input order are frozen: saved workflows store widget values by position.
 """
@@ -15,6 +15,7 @@ from .model_value import (
     PRECISIONS,
     SETTINGS_TOOLTIP,
     loader_ui,
+    with_antiring,
     with_ensemble,
     with_grid_filter,
     with_guidance,
@@ -23,8 +24,8 @@ from .model_value import (
 CATEGORY = "image/upscaling/GenDR-Pix"
 PixModelType = io.Custom("GENDR_PIX_MODEL")
 
-MODEL_IN_TOOLTIP = ("A GenDR-Pix model from the GenDR-Pix Model Loader (optionally through Self-ensemble, Guidance "
-                    "or Grid Filter).")
+MODEL_IN_TOOLTIP = ("A GenDR-Pix model from the GenDR-Pix Model Loader (optionally through Self-ensemble, Guidance, "
+                    "Grid Filter or Anti-ringing).")
 MODEL_OUT_TOOLTIP = "The model with this node's setting; the input model is left unchanged."
 
 
@@ -142,3 +143,28 @@ class GenDRPixGridFilter(io.ComfyNode):
     @classmethod
     def execute(cls, model, window: int) -> io.NodeOutput:
         return io.NodeOutput(with_grid_filter(model, int(window)))
+
+
+class GenDRPixAntiRinging(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="GenDRPixAntiRinging",
+            display_name="GenDR-Pix Anti-ringing",
+            category=CATEGORY,
+            description="Keeps the output within the local range of the input's own pixel values, which removes "
+                        "bright and dark halos along outlines and contours drawn on flat areas, without extra "
+                        "model passes. On by default at strength 1; this node sets another strength or turns it off.",
+            inputs=[
+                PixModelType.Input("model", tooltip=MODEL_IN_TOOLTIP),
+                io.Float.Input("strength", default=1.0, min=0.0, max=1.0, step=0.05, round=0.01,
+                               tooltip="1 = clamp fully to the input's local range (the default without this "
+                                       "node); 0 = off (the model's own output, a little sharper, with its halos); "
+                                       "in between blends the two."),
+            ],
+            outputs=[PixModelType.Output(display_name="model", tooltip=MODEL_OUT_TOOLTIP)],
+        )
+
+    @classmethod
+    def execute(cls, model, strength: float) -> io.NodeOutput:
+        return io.NodeOutput(with_antiring(model, float(strength)))

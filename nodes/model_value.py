@@ -64,8 +64,10 @@ class PixModel:
     ensemble: int = 1
     """Padding self-ensemble size (1, 2, 4 or 8 grid shifts)."""
     guidance: gendr_pix.Guidance = field(default_factory=gendr_pix.Guidance)
-    grid_filter: int = 0
-    """Grid filter window in pixels (0 = off), `gendr_pix.UpscaleOptions.grid_filter`."""
+    grid_filter: int = gendr_pix.UpscaleOptions.grid_filter
+    """Grid filter window in pixels (0 = off), `gendr_pix.UpscaleOptions.grid_filter`: on by default."""
+    antiring: float = gendr_pix.UpscaleOptions.antiring
+    """Anti-ringing strength (0 = off, 1 = full), `gendr_pix.UpscaleOptions.antiring`: on by default."""
     positive: Tensor | None = None
     """[1, L, context_dim] embedding replacing the model's stored positive one; None = stored."""
     negative: Tensor | None = None
@@ -187,9 +189,21 @@ def with_ensemble(model: PixModel, size: int) -> PixModel:
     return replace(model, ensemble=size)
 
 
+def with_antiring(model: PixModel, strength: float) -> PixModel:
+    """A copy of `model` that pulls its output into the input's local range by `strength` (0 = off)."""
+    try:
+        gendr_pix.UpscaleOptions(antiring=float(strength))  # the core's check and message
+    except gendr_pix.SettingError as e:
+        raise e.named({"antiring": "strength"}) from None
+    return replace(model, antiring=float(strength))
+
+
 def with_grid_filter(model: PixModel, window: int) -> PixModel:
     """A copy of `model` whose outputs go through the grid filter with a `window`-px window (0 = off)."""
-    gendr_pix.UpscaleOptions(grid_filter=int(window))  # the core's check and message
+    try:
+        gendr_pix.UpscaleOptions(grid_filter=int(window))  # the core's check and message
+    except gendr_pix.SettingError as e:
+        raise e.named({"grid_filter": "window"}) from None
     return replace(model, grid_filter=int(window))
 
 

@@ -44,6 +44,8 @@ WIDGET_NAMES: dict[str, str] = {
     # The core's setting names (gendr_pix.SettingError placeholders) as this node pack shows them.
     "tile": "tile_size",
     "ensemble": "shifts (GenDR-Pix Self-ensemble)",
+    "grid_filter": "window (GenDR-Pix Grid Filter)",
+    "antiring": "strength (GenDR-Pix Anti-ringing)",
     "fp32": "precision fp32 on the GenDR-Pix Model Loader",
 }
 
@@ -63,7 +65,7 @@ def options_for(model: PixModel, request: UpscaleRequest) -> gendr_pix.UpscaleOp
     with named_as_widgets():
         return gendr_pix.UpscaleOptions(
             scale=float(request.scale), ensemble=model.ensemble, guidance=model.guidance,
-            grid_filter=model.grid_filter, tile=request.tile_size,
+            grid_filter=model.grid_filter, antiring=model.antiring, tile=request.tile_size,
             tile_overlap=request.tile_overlap, color_fix=request.color_fix,
         )
 

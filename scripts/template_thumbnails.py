@@ -21,7 +21,14 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 import gendr_pix
-from nodes.model_value import BUNDLED_CHOICE, PixModel, with_ensemble, with_grid_filter, with_guidance
+from nodes.model_value import (
+    BUNDLED_CHOICE,
+    PixModel,
+    with_antiring,
+    with_ensemble,
+    with_grid_filter,
+    with_guidance,
+)
 from nodes.upscale_run import UpscaleRequest, upscale_images
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_workflows"
@@ -30,6 +37,7 @@ MODEL_SETTINGS = {  # node type -> how its widgets (in their frozen order) chang
     "GenDRPixSelfEnsemble": lambda model, shifts: with_ensemble(model, shifts),
     "GenDRPixGuidance": lambda model, scale, mode: with_guidance(model, scale, mode),
     "GenDRPixGridFilter": lambda model, window: with_grid_filter(model, window),
+    "GenDRPixAntiRinging": lambda model, strength: with_antiring(model, strength),
 }
 UPSCALE_WIDGETS = ("scale", "tile_size", "tile_overlap", "color_fix")
 INPUT_NODES = ("LoadImage", "LoadVideo")

@@ -41,6 +41,7 @@ FROZEN_NODES: dict[str, dict[str, tuple[str, ...]]] = {
     "GenDRPixSelfEnsemble": {"required": ("model", "shifts"), "optional": ()},
     "GenDRPixGuidance": {"required": ("model", "scale", "mode"), "optional": ("positive", "negative")},
     "GenDRPixGridFilter": {"required": ("model", "window"), "optional": ()},
+    "GenDRPixAntiRinging": {"required": ("model", "strength"), "optional": ()},
     "GenDRPixUpscale": {"required": ("model", "image", "scale", "tile_size", "tile_overlap", "color_fix"),
                         "optional": ()},
     "GenDRPixCompare": {"required": ("before", "after"), "optional": ()},
@@ -52,6 +53,7 @@ WIDGETS: dict[str, tuple[str, ...]] = {
     "GenDRPixSelfEnsemble": ("shifts",),
     "GenDRPixGuidance": ("scale", "mode"),
     "GenDRPixGridFilter": ("window",),
+    "GenDRPixAntiRinging": ("strength",),
     "GenDRPixUpscale": ("scale", "tile_size", "tile_overlap", "color_fix"),
     "GenDRPixCompare": (),
 }

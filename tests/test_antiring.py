@@ -53,13 +53,13 @@ def test_strength_blends_and_zero_is_off():
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5])
 def test_bad_strength_is_named(bad):
-    with pytest.raises(ValueError, match="antiring must be in"):
+    with pytest.raises(g.SettingError, match="antiring must be in"):
         g.UpscaleOptions(antiring=bad)
 
 
 def test_upscale_applies_it_after_the_grid_filter(tiny):
     images = torch.rand(1, 3, 24, 24)
-    plain = g.upscale(tiny, images, g.UpscaleOptions(scale=4, grid_filter=32))
+    plain = g.upscale(tiny, images, g.UpscaleOptions(scale=4, grid_filter=32, antiring=0.0))
     clamped = g.upscale(tiny, images, g.UpscaleOptions(scale=4, grid_filter=32, antiring=1.0))
     reference = g.resize(images, (96, 96)).clamp(0, 1) * 2 - 1
     with torch.inference_mode():
@@ -69,3 +69,17 @@ def test_upscale_applies_it_after_the_grid_filter(tiny):
     lo, hi = local_range(reference, 9)
     assert ((clamped * 2 - 1) >= lo - 1e-5).all() and ((clamped * 2 - 1) <= hi + 1e-5).all()
     assert (clamped - plain).abs().max() > 1e-3
+
+
+def test_the_artifact_filters_are_on_by_default_and_plain_turns_them_off(tiny):
+    defaults, plain = g.UpscaleOptions(), g.UpscaleOptions(**g.PLAIN)
+    assert (defaults.grid_filter, defaults.antiring) == (64, 1.0)
+    assert (plain.grid_filter, plain.antiring) == (0, 0.0)
+    images = torch.rand(1, 3, 24, 24)
+    reference = g.resize(images, (96, 96)).clamp(0, 1) * 2 - 1
+    with torch.inference_mode():
+        restore = g.guided(tiny, g.Guidance())
+        raw = ((restore(reference) + 1) / 2).clamp(0, 1)
+        filtered = ((antiringed(grid_filtered(restore, 64), 1.0, 9)(reference) + 1) / 2).clamp(0, 1)
+    torch.testing.assert_close(g.upscale(tiny, images, plain), raw, atol=1e-5, rtol=0)
+    torch.testing.assert_close(g.upscale(tiny, images), filtered, atol=1e-5, rtol=0)

@@ -52,12 +52,25 @@ def test_single_file_output_name_and_same_result_as_the_api(setup):
 def test_grid_filter_flag_alone_takes_the_default_window(setup):
     tmp, model, inputs = setup
     assert main(["upscale", str(inputs / "a.png"), "-o", str(tmp / "f.png"), "--model", str(model),
-                 "--grid-filter"]) == 0
-    options = g.UpscaleOptions(scale=4, grid_filter=g.GRID_FILTER_WINDOW)
+                 "--grid-filter", "--antiring", "0"]) == 0
+    options = g.UpscaleOptions(scale=4, grid_filter=g.GRID_FILTER_WINDOW, antiring=0.0)
     api = g.upscale(g.load_model(model), load_image(inputs / "a.png"), options)
     assert (load_image(tmp / "f.png") - api).abs().max() <= 0.5 / 255 + 1e-6
-    plain = g.upscale(g.load_model(model), load_image(inputs / "a.png"), g.UpscaleOptions(scale=4))
+    plain = g.upscale(g.load_model(model), load_image(inputs / "a.png"), g.UpscaleOptions(scale=4, **g.PLAIN))
     assert (api - plain).abs().max() > 2 / 255
+
+
+def test_artifact_filters_are_on_by_default_and_zero_turns_them_off(setup):
+    tmp, model, inputs = setup
+    args = ["upscale", str(inputs / "a.png"), "--model", str(model)]
+    assert main([*args, "-o", str(tmp / "default.png")]) == 0
+    assert main([*args, "-o", str(tmp / "plain.png"), "--grid-filter", "0", "--antiring", "0"]) == 0
+    assert main([*args, "-o", str(tmp / "half.png"), "--antiring", "0.5"]) == 0
+    image, net = load_image(inputs / "a.png"), g.load_model(model)
+    for name, options in [("default", g.UpscaleOptions()), ("plain", g.UpscaleOptions(**g.PLAIN)),
+                          ("half", g.UpscaleOptions(antiring=0.5))]:
+        assert (load_image(tmp / f"{name}.png") - g.upscale(net, image, options)).abs().max() <= 0.5 / 255 + 1e-6
+    assert (load_image(tmp / "default.png") - load_image(tmp / "plain.png")).abs().max() > 2 / 255
 
 
 @pytest.mark.parametrize("args, message", [
@@ -66,7 +79,8 @@ def test_grid_filter_flag_alone_takes_the_default_window(setup):
     (["in/a.png", "--scale", "12"], "scale must be in [1, 8]"),
     (["in/a.png", "--tile", "64", "--tile-overlap", "64"], "--tile (64) must be larger than --tile-overlap (64)"),
     (["in/big.png", "--tile", "128", "--tile-overlap", "120"], "--tile 128 is too small for --tile-overlap 120"),
-    (["in/a.png", "--grid-filter", "20"], "grid filter window must be 0 (off) or a multiple of 8"),
+    (["in/a.png", "--grid-filter", "20"], "--grid-filter must be 0 (off) or a multiple of 8"),
+    (["in/a.png", "--antiring", "1.5"], "--antiring must be in [0, 1] (0 = off, 1 = full), got 1.5"),
 ])
 def test_errors_are_one_line(setup, capsys, monkeypatch, args, message):
     tmp, model, _ = setup

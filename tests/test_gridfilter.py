@@ -82,7 +82,7 @@ def test_tiny_images_and_window_zero():
 
 @pytest.mark.parametrize("window", [-8, 12, 2048])
 def test_bad_windows_are_named(window):
-    with pytest.raises(ValueError, match=f"grid filter window.*got {window}"):
+    with pytest.raises(ValueError, match=f"grid_filter must be 0 .off. or a multiple of 8.*got {window}"):
         g.UpscaleOptions(grid_filter=window)
 
 

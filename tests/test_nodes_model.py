@@ -19,10 +19,12 @@ from nodes.model_value import (
     load_network,
     model_choices,
     resolve_model_path,
+    with_antiring,
     with_ensemble,
     with_grid_filter,
     with_guidance,
 )
+from nodes.upscale_run import UpscaleRequest, options_for
 
 
 @pytest.fixture()
@@ -131,11 +133,25 @@ def test_ensemble_rejects_sizes_the_core_does_not_have(pix, size):
         with_ensemble(pix, size)
 
 
+def test_the_artifact_filters_are_on_without_their_nodes(pix):
+    assert (pix.grid_filter, pix.antiring) == (64, 1.0)
+    options = options_for(pix, UpscaleRequest())
+    assert (options.grid_filter, options.antiring) == (64, 1.0)
+
+
+def test_anti_ringing_returns_a_copy_and_checks_the_strength(pix):
+    out = with_antiring(with_ensemble(pix, 2), 0.25)
+    assert (out.antiring, out.ensemble, pix.antiring) == (0.25, 2, 1.0)
+    assert options_for(with_antiring(pix, 0.0), UpscaleRequest()).antiring == 0.0
+    with pytest.raises(ValueError, match=r"^strength must be in \[0, 1\]"):
+        with_antiring(pix, 1.5)
+
+
 def test_grid_filter_returns_a_copy_and_checks_the_window(pix):
     out = with_grid_filter(with_ensemble(pix, 2), 32)
-    assert (out.grid_filter, out.ensemble, pix.grid_filter) == (32, 2, 0)
+    assert (out.grid_filter, out.ensemble, pix.grid_filter) == (32, 2, 64)
     assert with_grid_filter(out, 0).grid_filter == 0
-    with pytest.raises(ValueError, match="grid filter window.*got 20"):
+    with pytest.raises(ValueError, match="^window must be 0 .off. or a multiple of 8.*got 20"):
         with_grid_filter(pix, 20)
 
 

@@ -19,13 +19,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop", type=int, default=512, help="centre crop of each photo in px (0 = whole photo)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--settings", default="bicubic,realesrgan", help="comma list of bicubic,realesrgan")
-    parser.add_argument("--cfg", default="0,2", help="extra CFG scales besides w=1 (comma list)")
+    parser.add_argument("--cfg", default="0,2",
+                        help="extra CFG scales besides w=1 (comma list); this and the next three vary the plain pass "
+                             "(artifact filters off); the default settings are always reported too")
     parser.add_argument("--padcfg", default="1.5", help="PadCFG scales (comma list)")
     parser.add_argument("--ensemble", default="2,4", help="self-ensemble sizes to report (comma list; '' = none)")
     parser.add_argument("--grid-filter", default="", help="grid filter windows in px to report (comma list)")
     parser.add_argument("--options", action="append", default=[], metavar="SPEC",
-                        help="another setting of ours to report, e.g. 'ensemble=2 antiring=1' (keys: ensemble, "
-                             "antiring, grid_filter, color_fix, guidance, mode); repeatable")
+                        help="another setting of ours to report: the defaults with the named fields changed, e.g. "
+                             "'ensemble=2 antiring=0.5' (keys: ensemble, antiring, grid_filter, color_fix, guidance, "
+                             "mode); repeatable")
     parser.add_argument("--no-references", action="store_true", help="skip Real-ESRGAN / SPAN even if cached")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--grey", action="store_true", help="score on the luma of each photo (black and white)")

@@ -10,6 +10,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of the panel photos (default: what `fetch-data` writes)")
     parser.add_argument("--out", required=True, help="image to write (.jpg or .png)")
     parser.add_argument("--model", default="", help="GenDR-Pix checkpoint (default: the bundled model)")
+    parser.add_argument("--default", default="", metavar="SPEC",
+                        help="settings of the 'default' column as in eval --options (default: the defaults), e.g. "
+                             "'grid_filter=0 antiring=0' for the plain pass")
+    parser.add_argument("--recommended", default="", metavar="SPEC",
+                        help="settings of the 'recommended' column (default: those the README recommends)")
     parser.add_argument("--size", type=int, default=128, help="crop edge in output px (shown at 1:1)")
     parser.add_argument("--no-references", action="store_true", help="leave out Real-ESRGAN even if cached")
     parser.add_argument("--quality", type=int, default=88, help="JPEG quality")
@@ -22,12 +27,15 @@ def run(args: argparse.Namespace) -> int:
     import gendr_pix
     from gendr_pix.cli import CLIError
 
+    from .evaluate import options_from_spec
     from .panel import RECOMMENDED, make_panel
 
     torch.set_num_threads(args.threads)
     try:
+        default = options_from_spec(args.default)
+        recommended = options_from_spec(args.recommended) if args.recommended else RECOMMENDED
         model = gendr_pix.load_model(args.model) if args.model else gendr_pix.load_default_model()
-        image = make_panel(model, args.photos, default=gendr_pix.UpscaleOptions(), recommended=RECOMMENDED,
+        image = make_panel(model, args.photos, default=default, recommended=recommended,
                            size=args.size, references=not args.no_references)
     except (FileNotFoundError, ValueError, gendr_pix.CheckpointError) as e:
         raise CLIError(str(e)) from None

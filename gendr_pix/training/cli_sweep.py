@@ -1,5 +1,6 @@
 """`python -m gendr_pix sweep --hr FOLDER`: a settings sweep for the node defaults: padding self-ensemble
-size x guidance mode x guidance scale x grid filter window (and optionally a colour fix), each scored
+size x guidance mode x guidance scale x grid filter window x anti-ringing strength (and optionally a colour
+fix), each scored
 like `eval` does (same seeded inputs, same metrics).
 
     python -m gendr_pix sweep --hr data/photos/val --json sweep.json \\
@@ -19,7 +20,7 @@ from .cli_eval import comma_floats
 
 
 def methods(model, ensembles: list[int], modes: list[str], scales: list[float], color_fix: str,
-            grid_filters: list[int]) -> dict:
+            grid_filters: list[int], antirings: tuple[float, ...] = (0.0,)) -> dict:
     """One upscale callable per point of the grid, named as the tables show it."""
     import gendr_pix
 
@@ -28,11 +29,13 @@ def methods(model, ensembles: list[int], modes: list[str], scales: list[float], 
         for mode in modes:
             for w in scales:
                 for px in grid_filters:
-                    options = gendr_pix.UpscaleOptions(scale=4.0, ensemble=k, color_fix=color_fix, grid_filter=px,
-                                                       guidance=gendr_pix.Guidance(scale=w, mode=mode))
-                    name = (f"ensemble {k}, {mode} w={w:g}" + (f", grid filter {px} px" if px else "")
-                            + (f", {color_fix} colour fix" if color_fix != "none" else ""))
-                    out[name] = lambda lq, o=options: gendr_pix.upscale(model, lq, o)
+                    for ar in antirings:
+                        options = gendr_pix.UpscaleOptions(scale=4.0, ensemble=k, color_fix=color_fix, grid_filter=px,
+                                                           antiring=ar, guidance=gendr_pix.Guidance(scale=w, mode=mode))
+                        name = (f"ensemble {k}, {mode} w={w:g}" + (f", grid filter {px} px" if px else "")
+                                + (f", anti-ringing {ar:g}" if ar else "")
+                                + (f", {color_fix} colour fix" if color_fix != "none" else ""))
+                        out[name] = lambda lq, o=options: gendr_pix.upscale(model, lq, o)
     return out
 
 
@@ -46,6 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scales", default="1,1.5,2", help="guidance scales (comma list)")
     p.add_argument("--color-fix", default="none", help="colour fix for every point: none, wavelet or adain")
     p.add_argument("--grid-filter", default="0", help="grid filter windows in px (comma list; 0 = off)")
+    p.add_argument("--antiring", default="0", help="anti-ringing strengths (comma list; 0 = off)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default="", help="write the full report (per image, and the grid) here")
 
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
                          threads=args.threads)
         grid = methods(model, [int(k) for k in comma_floats(args.ensemble)], args.modes.split(","),
                        list(comma_floats(args.scales)), args.color_fix,
-                       [int(v) for v in comma_floats(args.grid_filter)])
+                       [int(v) for v in comma_floats(args.grid_filter)], comma_floats(args.antiring))
         report = evaluate_methods(grid, cfg)
     except (FileNotFoundError, gendr_pix.CheckpointError, ValueError) as e:
         raise CLIError(str(e)) from None

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gendr_pix import GenDRPix, Guidance, UpscaleOptions, resize, upscale
+from gendr_pix import PLAIN, GenDRPix, Guidance, UpscaleOptions, resize, upscale
 
 from .artifacts import false_edges, halo
 from .data import desaturate, list_images, load_rgb
@@ -93,25 +93,34 @@ def degraded(hr: Tensor, setting: str, scale: int, seed: int, index: int) -> Ten
 
 
 def our_methods(model: GenDRPix, cfg: EvalConfig) -> dict[str, Upscaler]:
+    """Our rows: the plain pass (the model's own output, artifact filters off) and its variants from
+    --ensemble, --grid-filter, --cfg and --padcfg (each on the plain pass, as the older tables); the
+    default settings; and each --options spec (the defaults with the named fields changed)."""
     def make(options: UpscaleOptions) -> Upscaler:
         return lambda lq: upscale(model, lq, options)
 
     s = float(cfg.scale)
-    methods = {"GenDR-Pix small (w=1)": make(UpscaleOptions(scale=s))}
+    methods = {"GenDR-Pix small (w=1)": make(UpscaleOptions(scale=s, **PLAIN))}
     for k in cfg.ensembles:
         if k > 1:
-            methods[f"GenDR-Pix small, ensemble x{k}"] = make(UpscaleOptions(scale=s, ensemble=k))
+            methods[f"GenDR-Pix small, ensemble x{k}"] = make(UpscaleOptions(scale=s, ensemble=k, **PLAIN))
     for px in cfg.grid_filters:
         if px:
-            methods[f"GenDR-Pix small, grid filter {px} px"] = make(UpscaleOptions(scale=s, grid_filter=px))
+            methods[f"GenDR-Pix small, grid filter {px} px"] = make(
+                UpscaleOptions(scale=s, **{**PLAIN, "grid_filter": px}))
     for w in cfg.padcfg_scales:
         methods[f"GenDR-Pix small, PadCFG w={w:g}"] = make(
-            UpscaleOptions(scale=s, guidance=Guidance(scale=w, mode="padcfg")))
+            UpscaleOptions(scale=s, guidance=Guidance(scale=w, mode="padcfg"), **PLAIN))
     for w in cfg.cfg_scales:
-        methods[f"GenDR-Pix small, CFG w={w:g}"] = make(UpscaleOptions(scale=s, guidance=Guidance(scale=w)))
+        methods[f"GenDR-Pix small, CFG w={w:g}"] = make(UpscaleOptions(scale=s, guidance=Guidance(scale=w), **PLAIN))
+    methods[DEFAULTS_LABEL] = make(UpscaleOptions(scale=s))
     for spec in cfg.options:
         methods[f"GenDR-Pix small, {spec}"] = make(options_from_spec(spec, scale=s))
     return methods
+
+
+DEFAULTS_LABEL = "GenDR-Pix small (defaults)"
+"""The row of the default settings (`UpscaleOptions()`: grid filter and anti-ringing on)."""
 
 
 SPEC_KEYS = {"ensemble": int, "antiring": float, "grid_filter": int, "color_fix": str, "guidance": float,
@@ -119,7 +128,8 @@ SPEC_KEYS = {"ensemble": int, "antiring": float, "grid_filter": int, "color_fix"
 
 
 def options_from_spec(spec: str, scale: float | None = None) -> UpscaleOptions:
-    """"ensemble=2 guidance=1.5 mode=padcfg color_fix=wavelet" -> UpscaleOptions (unnamed fields: defaults).
+    """"ensemble=2 guidance=1.5 mode=padcfg color_fix=wavelet" -> UpscaleOptions (unnamed fields: the
+    defaults, artifact filters included; "grid_filter=0 antiring=0" is the plain pass).
     Raises ValueError naming an unknown key or a bad value."""
     fields: dict = {}
     for item in spec.replace(",", " ").split():
