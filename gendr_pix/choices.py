@@ -23,11 +23,11 @@ fades across the image. On the validation photos' real-world inputs 32 / 64 / 12
 0.317 / 0.315 / 0.314 and left 4 / 4 / 7 % excess grid energy in 64-px tiles (plain pass: 9 %)."""
 
 DEFAULT_GRID_FILTER = GRID_FILTER_WINDOW
-DEFAULT_ANTIRING = 1.0
+DEFAULT_ANTIRING = 0.5
 """The artifact filters are on by default (`UpscaleOptions.grid_filter`, `.antiring`; the nodes' model
-value; the CLI's --grid-filter, --antiring): together they cost no model pass, and on the held-out
-photos they cut the halo and false-edge scores of the bundled model by half or more at about 2 % of
-LPIPS (docs/QUALITY.md, "Artifact scores"). 0 turns each off."""
+value; the CLI's --grid-filter, --antiring): together they cost no model pass. Anti-ringing at 0.5
+takes off most of what full strength does to the bundled model's halos on clean inputs at about half
+its LPIPS/DISTS cost (docs/QUALITY.md, "Artifact scores"). 0 turns each off."""
 
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "gendr-pix-small-x4.safetensors"
 """The small x4 model shipped inside the package (trained by this repo's own training code)."""

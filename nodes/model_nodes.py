@@ -9,6 +9,7 @@ from comfy_api.latest import io
 
 from . import comfy_glue as glue
 from .model_value import (
+    DEFAULT_ANTIRING,
     ENSEMBLE_SIZES,
     GRID_FILTER_WINDOW,
     GUIDANCE_MODES,
@@ -154,13 +155,14 @@ class GenDRPixAntiRinging(io.ComfyNode):
             category=CATEGORY,
             description="Keeps the output within the local range of the input's own pixel values, which removes "
                         "bright and dark halos along outlines and contours drawn on flat areas, without extra "
-                        "model passes. On by default at strength 1; this node sets another strength or turns it off.",
+                        f"model passes. On by default at strength {DEFAULT_ANTIRING:g}; this node sets another "
+                        "strength or turns it off.",
             inputs=[
                 PixModelType.Input("model", tooltip=MODEL_IN_TOOLTIP),
-                io.Float.Input("strength", default=1.0, min=0.0, max=1.0, step=0.05, round=0.01,
-                               tooltip="1 = clamp fully to the input's local range (the default without this "
-                                       "node); 0 = off (the model's own output, a little sharper, with its halos); "
-                                       "in between blends the two."),
+                io.Float.Input("strength", default=DEFAULT_ANTIRING, min=0.0, max=1.0, step=0.05, round=0.01,
+                               tooltip="1 = clamp fully to the input's local range; 0 = off (the model's own "
+                                       "output, a little sharper, with its halos); in between blends the two. "
+                                       f"Without this node: {DEFAULT_ANTIRING:g}."),
             ],
             outputs=[PixModelType.Output(display_name="model", tooltip=MODEL_OUT_TOOLTIP)],
         )

@@ -29,6 +29,7 @@ PRECISIONS = gendr_pix.PRECISIONS
 ENSEMBLE_SIZES: tuple[int, ...] = tuple(sorted(gendr_pix.ENSEMBLE_OFFSETS))
 GUIDANCE_MODES: tuple[str, ...] = gendr_pix.GUIDANCE_MODES
 GRID_FILTER_WINDOW = gendr_pix.GRID_FILTER_WINDOW
+DEFAULT_ANTIRING = gendr_pix.UpscaleOptions.antiring
 
 
 HOW_TO_SET = gendr_pix.HowToSet(

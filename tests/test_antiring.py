@@ -73,13 +73,13 @@ def test_upscale_applies_it_after_the_grid_filter(tiny):
 
 def test_the_artifact_filters_are_on_by_default_and_plain_turns_them_off(tiny):
     defaults, plain = g.UpscaleOptions(), g.UpscaleOptions(**g.PLAIN)
-    assert (defaults.grid_filter, defaults.antiring) == (64, 1.0)
+    assert (defaults.grid_filter, defaults.antiring) == (64, 0.5)
     assert (plain.grid_filter, plain.antiring) == (0, 0.0)
     images = torch.rand(1, 3, 24, 24)
     reference = g.resize(images, (96, 96)).clamp(0, 1) * 2 - 1
     with torch.inference_mode():
         restore = g.guided(tiny, g.Guidance())
         raw = ((restore(reference) + 1) / 2).clamp(0, 1)
-        filtered = ((antiringed(grid_filtered(restore, 64), 1.0, 9)(reference) + 1) / 2).clamp(0, 1)
+        filtered = ((antiringed(grid_filtered(restore, 64), 0.5, 9)(reference) + 1) / 2).clamp(0, 1)
     torch.testing.assert_close(g.upscale(tiny, images, plain), raw, atol=1e-5, rtol=0)
     torch.testing.assert_close(g.upscale(tiny, images), filtered, atol=1e-5, rtol=0)

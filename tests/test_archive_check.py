@@ -11,7 +11,7 @@ _SPEC.loader.exec_module(check)
 
 TRACKED = ["__init__.py", "pyproject.toml", "README.md", "LICENSE", "requirements.txt", "nodes/__init__.py",
            "web/compare.js", "gendr_pix/__init__.py", check.MODEL, "example_workflows/basic.json",
-           "docs/QUALITY.md", "docs/before_after.jpg", "docs/eval/a.json", "tests/test_x.py", "scripts/s.py",
+           "docs/QUALITY.md", "docs/panel.jpg", "docs/eval/a.json", "tests/test_x.py", "scripts/s.py",
            "configs/c.toml", ".ci/run"]
 PACK = [n for n in TRACKED if check.in_pack(n)] + ["docs/QUALITY.md"]
 
@@ -23,7 +23,7 @@ def test_the_pack_alone_passes():
 def test_tests_docs_data_scripts_and_configs_are_refused():
     found = check.problems(TRACKED, 35_000_000, TRACKED)
     refused = {line.split(": ")[1].split(" ")[0] for line in found}
-    assert refused == {"docs/before_after.jpg", "docs/eval/a.json", "tests/test_x.py", "scripts/s.py",
+    assert refused == {"docs/panel.jpg", "docs/eval/a.json", "tests/test_x.py", "scripts/s.py",
                        "configs/c.toml", ".ci/run"}
 
 

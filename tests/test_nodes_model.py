@@ -134,14 +134,14 @@ def test_ensemble_rejects_sizes_the_core_does_not_have(pix, size):
 
 
 def test_the_artifact_filters_are_on_without_their_nodes(pix):
-    assert (pix.grid_filter, pix.antiring) == (64, 1.0)
+    assert (pix.grid_filter, pix.antiring) == (64, 0.5)
     options = options_for(pix, UpscaleRequest())
-    assert (options.grid_filter, options.antiring) == (64, 1.0)
+    assert (options.grid_filter, options.antiring) == (64, 0.5)
 
 
 def test_anti_ringing_returns_a_copy_and_checks_the_strength(pix):
     out = with_antiring(with_ensemble(pix, 2), 0.25)
-    assert (out.antiring, out.ensemble, pix.antiring) == (0.25, 2, 1.0)
+    assert (out.antiring, out.ensemble, pix.antiring) == (0.25, 2, 0.5)
     assert options_for(with_antiring(pix, 0.0), UpscaleRequest()).antiring == 0.0
     with pytest.raises(ValueError, match=r"^strength must be in \[0, 1\]"):
         with_antiring(pix, 1.5)

@@ -124,7 +124,8 @@ def make_panel(model: GenDRPix, folder: str | Path, *, default: UpscaleOptions, 
     for index, crop in enumerate(crops):
         hr = load_rgb(find_photo(Path(folder), crop.photo))
         for name in settings:
-            cells = crop_cells(hr, crop, size, SETTINGS[name], seed=index, cols=cols)
+            seed = CROPS.index(crop) if crop in CROPS else index  # a crop's noisy input is the same in any subset
+            cells = crop_cells(hr, crop, size, SETTINGS[name], seed=seed, cols=cols)
             rows.append((f"{crop.what}, {name}", cells))
         log.info("panel: %s done", crop.photo)
     return _draw(list(cols), rows, size)
