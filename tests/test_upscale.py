@@ -13,7 +13,9 @@ from gendr_pix.guidance import Guidance, guided
 
 
 def run(model, images, **options):
-    return g.upscale(model, images, g.UpscaleOptions(**options))
+    """The plain pass (artifact filters off) unless `options` say otherwise: these tests check the
+    model passes' own arithmetic; the filters have their own tests."""
+    return g.upscale(model, images, g.UpscaleOptions(**{**g.PLAIN, **options}))
 
 
 @pytest.mark.parametrize("hw", [(1, 1), (7, 13), (513, 257)])
@@ -98,7 +100,7 @@ def test_custom_contexts_replace_the_stored_embeddings(tiny):
     x = _reference_input(images, 4)
     with torch.no_grad():
         expected = _finish(tiny(x, ctx))
-    torch.testing.assert_close(g.upscale(tiny, images, positive=ctx), expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(g.upscale(tiny, images, g.UpscaleOptions(**g.PLAIN), positive=ctx), expected, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match=r"positive embedding must be \[1, tokens, 32\]"):
         g.upscale(tiny, images, positive=torch.randn(1, 3, 7))
 
@@ -154,7 +156,7 @@ def test_tiled_matches_untiled_when_overlap_covers_the_receptive_field():
     overlap = 4 * model.receptive_radius  # zero weight within overlap/4 of an inner tile edge
     whole = run(model, images, scale=4)
     calls = []
-    tiled = g.upscale(model, images, g.UpscaleOptions(scale=4, tile=256, tile_overlap=overlap),
+    tiled = g.upscale(model, images, g.UpscaleOptions(scale=4, tile=256, tile_overlap=overlap, **g.PLAIN),
                       progress=lambda done, total, preview: calls.append((done, total)))
     assert len(calls) > 4  # really tiled
     assert calls[-1][0] == calls[-1][1]
@@ -164,7 +166,7 @@ def test_tiled_matches_untiled_when_overlap_covers_the_receptive_field():
 def test_the_preview_is_the_first_finished_image_only(tiny):
     images = torch.rand(3, 3, 8, 8)
     previews = []
-    out = g.upscale(tiny, images, g.UpscaleOptions(batch_size=3), progress=lambda d, t, p: previews.append(p))
+    out = g.upscale(tiny, images, g.UpscaleOptions(batch_size=3, **g.PLAIN), progress=lambda d, t, p: previews.append(p))
     previews = [p for p in previews if p is not None]  # steps inside the pass come without one
     assert [tuple(p.shape) for p in previews] == [(1, 3, 32, 32)]
     torch.testing.assert_close(previews[0], out[:1], atol=1e-6, rtol=0)
@@ -205,7 +207,7 @@ def test_rgba_keeps_its_alpha(tiny):
 def test_nhwc_layout_equals_nchw(tiny):
     images = torch.rand(3, 3, 6, 5)
     nchw = run(tiny, images, scale=2)
-    nhwc = g.upscale(tiny, images.permute(0, 2, 3, 1).contiguous(), g.UpscaleOptions(scale=2), layout="NHWC")
+    nhwc = g.upscale(tiny, images.permute(0, 2, 3, 1).contiguous(), g.UpscaleOptions(scale=2, **g.PLAIN), layout="NHWC")
     assert nhwc.shape == (3, 12, 10, 3)
     torch.testing.assert_close(nhwc.permute(0, 3, 1, 2), nchw)
 
@@ -307,7 +309,7 @@ def test_out_of_memory_halves_the_tile(tiny, monkeypatch):
         return original(x, context)
 
     tiny.forward = picky_forward
-    out = g.upscale(tiny, images, g.UpscaleOptions(scale=4, tile=0, tile_overlap=32))
+    out = g.upscale(tiny, images, g.UpscaleOptions(scale=4, tile=0, tile_overlap=32, **g.PLAIN))
     assert sizes[0] == 256 and max(sizes[1:]) <= 160
     tiny.forward = original
     torch.testing.assert_close(out, run(tiny, images, scale=4, tile=128, tile_overlap=32))
@@ -325,7 +327,7 @@ def test_out_of_memory_fallback_keeps_a_stride_for_large_overlaps(tiny, monkeypa
 
     monkeypatch.setattr(tiny, "forward", picky_forward)
     images = torch.rand(1, 3, 64, 64)
-    out = g.upscale(tiny, images, g.UpscaleOptions(scale=4, tile_overlap=120))
+    out = g.upscale(tiny, images, g.UpscaleOptions(scale=4, tile_overlap=120, **g.PLAIN))
     monkeypatch.undo()
     torch.testing.assert_close(out, run(tiny, images, scale=4, tile=144, tile_overlap=120))
 

@@ -41,7 +41,7 @@ from ..config import UNET_PRESETS, ModelConfig
 from ..guidance import Guidance, guided
 from ..memory import RESERVE, SAFETY, PeakTensorMemory, free_memory
 from ..model import GenDRPix
-from ..upscale import UpscaleOptions, estimate_memory, output_size, upscale
+from ..upscale import PLAIN, UpscaleOptions, estimate_memory, output_size, upscale
 from .flops import count_flops
 from .measure import time_runs
 from .pipelines import Variant, materialize
@@ -325,7 +325,7 @@ def memory_estimate(models: dict[str, GenDRPix], cases: list[tuple[str, str, int
         model = models[name]
         with on_device(model, device, DTYPES[dtype]):
             x = torch.rand(1, 3, h, w, device=device).mul_(2).sub_(1).to(DTYPES[dtype])
-            estimate = estimate_memory(model, h, w, UpscaleOptions(scale=1.0))
+            estimate = estimate_memory(model, h, w, UpscaleOptions(scale=1.0, **PLAIN))  # one bare model call
             with torch.inference_mode():
                 _, peak = peak_above(functools.partial(model, x, "positive"), device)
             del x
