@@ -35,10 +35,30 @@ def range_window(scale: float) -> int:
 
 
 def local_range(x: Tensor, window: int) -> tuple[Tensor, Tensor]:
-    """Per-channel (min, max) of [B, C, H, W] over a `window` x `window` neighbourhood (same size)."""
+    """Per-channel (min, max) of [B, C, H, W] over a `window` x `window` neighbourhood (same size).
+
+    Separable, and each 1-D pass doubles its span with elementwise maxima of shifted views (log2
+    `window` + 1 ops): `max_pool2d` with stride 1 made anti-ringing cost as much as the model pass
+    itself at 2048² on a CPU (2.0 s; this: about 0.1 s)."""
     pad = window // 2
     padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
-    return -F.max_pool2d(-padded, window, stride=1), F.max_pool2d(padded, window, stride=1)
+    hi = _sliding(_sliding(padded, window, -1, torch.maximum), window, -2, torch.maximum)
+    lo = _sliding(_sliding(padded, window, -1, torch.minimum), window, -2, torch.minimum)
+    return lo, hi
+
+
+def _sliding(x: Tensor, window: int, dim: int, op) -> Tensor:
+    """`op` (max or min) over each run of `window` consecutive entries along `dim` ("valid": the
+    result is `window` - 1 shorter)."""
+    out, span = x, 1
+    while 2 * span <= window:  # out[i] covers x[i : i + span]
+        n = out.shape[dim] - span
+        out = op(out.narrow(dim, 0, n), out.narrow(dim, span, n))
+        span *= 2
+    if span < window:  # cover the rest with a second, overlapping run
+        n = out.shape[dim] - (window - span)
+        out = op(out.narrow(dim, 0, n), out.narrow(dim, window - span, n))
+    return out
 
 
 def antiringed(fn: Restorer, strength: float, window: int) -> Restorer:

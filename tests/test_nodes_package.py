@@ -79,7 +79,7 @@ def test_example_workflows_are_there_basic_first():
     # ComfyUI's template browser titles a pack's template by its file name; the number orders them
     # (web/templates.js sorts this pack's list, which ComfyUI returns in file-system order).
     names = [p.stem for p in WORKFLOWS]
-    assert names[:2] == ["GenDR-Pix 1 - Basic x4 upscale", "GenDR-Pix 2 - Best quality"]
+    assert names[:2] == ["GenDR-Pix 1 - Basic x4 upscale", "GenDR-Pix 2 - More detail with guidance"]
     assert "GenDR-Pix 4 - Video upscale" in names
     assert all(re.fullmatch(r"GenDR-Pix \d - [A-Z][A-Za-z0-9 ]+", n) for n in names), names
 

@@ -46,8 +46,8 @@ def test_reads_each_example_workflow(script, path, tiny):
         model = script.MODEL_SETTINGS[node_type](model, *widgets)
 
 
-def test_best_quality_settings_come_from_its_json(script):
-    run = script.read_workflow(next(p for p in WORKFLOWS if "Best quality" in p.stem))
+def test_paper_recipe_settings_come_from_its_json(script):
+    run = script.read_workflow(next(p for p in WORKFLOWS if "Paper recipe" in p.stem))
     assert dict(run.model_nodes) == {"GenDRPixSelfEnsemble": (2,), "GenDRPixGuidance": (1.5, "padcfg")}
     assert run.request.color_fix == "wavelet"
 

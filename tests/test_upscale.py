@@ -100,7 +100,8 @@ def test_custom_contexts_replace_the_stored_embeddings(tiny):
     x = _reference_input(images, 4)
     with torch.no_grad():
         expected = _finish(tiny(x, ctx))
-    torch.testing.assert_close(g.upscale(tiny, images, g.UpscaleOptions(**g.PLAIN), positive=ctx), expected, atol=1e-6, rtol=0)
+    out = g.upscale(tiny, images, g.UpscaleOptions(**g.PLAIN), positive=ctx)
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match=r"positive embedding must be \[1, tokens, 32\]"):
         g.upscale(tiny, images, positive=torch.randn(1, 3, 7))
 
@@ -166,7 +167,8 @@ def test_tiled_matches_untiled_when_overlap_covers_the_receptive_field():
 def test_the_preview_is_the_first_finished_image_only(tiny):
     images = torch.rand(3, 3, 8, 8)
     previews = []
-    out = g.upscale(tiny, images, g.UpscaleOptions(batch_size=3, **g.PLAIN), progress=lambda d, t, p: previews.append(p))
+    options = g.UpscaleOptions(batch_size=3, **g.PLAIN)
+    out = g.upscale(tiny, images, options, progress=lambda d, t, p: previews.append(p))
     previews = [p for p in previews if p is not None]  # steps inside the pass come without one
     assert [tuple(p.shape) for p in previews] == [(1, 3, 32, 32)]
     torch.testing.assert_close(previews[0], out[:1], atol=1e-6, rtol=0)

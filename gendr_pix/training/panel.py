@@ -23,7 +23,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from gendr_pix import GenDRPix, UpscaleOptions, resize, upscale
+from gendr_pix import GenDRPix, Guidance, UpscaleOptions, resize, upscale
 
 from .data import load_rgb
 from .degrade import DegradeConfig, degrade
@@ -60,8 +60,9 @@ CROPS = (
 
 Upscaler = Callable[[Tensor], Tensor]
 
-RECOMMENDED = UpscaleOptions(ensemble=2)
-"""The settings README recommends for the best-looking result (the panel's 'recommended' column)."""
+RECOMMENDED = UpscaleOptions(guidance=Guidance(scale=1.25))
+"""The README's recommendation beyond the defaults (the panel's 'recommended' column): guidance 1.25,
+the best LPIPS of the settings measured on the held-out photos, at two passes (docs/QUALITY.md)."""
 
 
 def columns(model: GenDRPix, default: UpscaleOptions, recommended: UpscaleOptions,

@@ -31,8 +31,8 @@ pytestmark = needs_comfyui
 
 EXPECTED_OUTPUT = {  # workflow -> (width, height, frames) of what it saves
     "GenDR-Pix 1 - Basic x4 upscale": (448, 300, 1),
-    "GenDR-Pix 2 - Best quality": (600, 400, 1),
-    "GenDR-Pix 3 - Guidance and grid filter": (600, 400, 1),
+    "GenDR-Pix 2 - More detail with guidance": (600, 400, 1),
+    "GenDR-Pix 3 - Paper recipe for the smoothest result": (600, 400, 1),
     "GenDR-Pix 4 - Video upscale": (384, 256, 8),
 }
 

@@ -23,7 +23,7 @@ def test_evaluate_reports_every_method_and_metric(tmp_path, photo_folder, use_fa
         rows = report["results"][setting]
         assert set(rows) == {"bicubic", "GenDR-Pix small (w=1)", "GenDR-Pix small, ensemble x2",
                              "GenDR-Pix small, grid filter 32 px", "GenDR-Pix small, PadCFG w=1.5",
-                             "GenDR-Pix small, CFG w=0", "GenDR-Pix small, CFG w=2"}
+                             "GenDR-Pix small, CFG w=0", "GenDR-Pix small, CFG w=2", "GenDR-Pix small (defaults)"}
         for metrics in rows.values():
             assert set(metrics) == {"psnr", "ssim", "lpips", "dists", "niqe", "grid", "halo", "false_edges", "seconds",
                                     "grid_worst", "halo_worst", "false_edges_worst"}

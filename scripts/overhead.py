@@ -1,10 +1,12 @@
 """What progress and Cancel inside a model pass cost: one whole-image `upscale()` with the per-block
 steps and the chunked CPU attention (as shipped) against the same call with both switched off (the
 pass in one piece, as before they existed). Runs alternate; the median of each is printed.
+`--filters` instead compares the default settings with the plain pass (grid filter and anti-ringing
+off), i.e. what the default artifact filters cost.
 
-    python scripts/stop_check_overhead.py [--size 256] [--runs 5] [--threads 2]
+    python scripts/overhead.py [--size 256] [--runs 5] [--threads 2] [--filters]
 
-Rerun it after changing the UNet's forward pass or `gendr_pix/callbacks.py`.
+Rerun it after changing the UNet's forward pass, `gendr_pix/callbacks.py` or the filters.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ import gendr_pix
 from gendr_pix import unet
 
 
-def _timed(model, image: torch.Tensor, hooks: bool) -> float:
+def _timed(model, image: torch.Tensor, hooks: bool, filters: bool = False) -> float:
     options = gendr_pix.UpscaleOptions(scale=4, tile=0)
     started = time.perf_counter()
-    if hooks:
+    if filters:  # defaults (hooks=True) against the plain pass (hooks=False)
+        plain = gendr_pix.UpscaleOptions(scale=4, tile=0, **gendr_pix.PLAIN)
+        gendr_pix.upscale(model, image, options if hooks else plain)
+    elif hooks:
         gendr_pix.upscale(model, image, options, progress=lambda *_: None, should_stop=lambda: False)
     else:
         with (mock.patch.object(unet, "block_done", lambda: None), mock.patch.object(unet, "stop_point", lambda: None),
@@ -37,6 +42,7 @@ def main() -> None:
     p.add_argument("--size", type=int, default=256, help="input side in pixels (output: 4x)")
     p.add_argument("--runs", type=int, default=5, help="runs of each, alternating")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--filters", action="store_true", help="compare the default artifact filters with the plain pass")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -47,12 +53,14 @@ def main() -> None:
     times: dict[bool, list[float]] = {True: [], False: []}
     for _ in range(args.runs):
         for hooks in (False, True):
-            times[hooks].append(_timed(model, image, hooks))
+            times[hooks].append(_timed(model, image, hooks, args.filters))
     off, on = statistics.median(times[False]), statistics.median(times[True])
     print(f"{args.size}px -> {4 * args.size}px x4, one pass of {steps[-1]} steps, {torch.get_num_threads()} threads, "
           f"median of {args.runs}:")
-    print(f"  without steps and stop checks: {off:.2f} s   {[round(t, 2) for t in times[False]]}")
-    print(f"  with them (as shipped):        {on:.2f} s   {[round(t, 2) for t in times[True]]}")
+    without, with_ = ("plain pass", "defaults (filters on)") if args.filters else (
+        "without steps and stop checks", "with them (as shipped)")
+    print(f"  {without + ':':31s} {off:.2f} s   {[round(t, 2) for t in times[False]]}")
+    print(f"  {with_ + ':':31s} {on:.2f} s   {[round(t, 2) for t in times[True]]}")
     print(f"  difference: {on - off:+.2f} s ({100 * (on / off - 1):+.1f} %)")
 
 
