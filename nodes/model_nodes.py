@@ -130,7 +130,8 @@ class GenDRPixGridFilter(io.ComfyNode):
             display_name="GenDR-Pix Grid Filter",
             category=CATEGORY,
             description="Removes the faint 8x8 grid pattern a pixel-space model can add, without extra model "
-                        "passes: subtracts the local 8-periodic part of what the model changed.",
+                        "passes: subtracts the local 8-periodic part of what the model changed. On by default "
+                        f"(window {GRID_FILTER_WINDOW}); this node sets another window or turns it off (0).",
             inputs=[
                 PixModelType.Input("model", tooltip=MODEL_IN_TOOLTIP),
                 io.Int.Input("window", default=GRID_FILTER_WINDOW, min=0, max=1024, step=8,
