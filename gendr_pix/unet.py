@@ -30,6 +30,31 @@ so the result is the same; chunks of this size cost no measurable time there. No
 passes are queued asynchronously, so a check there could not stop a running kernel anyway."""
 
 
+CONV_CHUNK_MACS = 2**32
+"""On a CPU at inference, a residual block's 3x3 convolutions run over stripes of output rows of at most
+this many multiply-adds each, with a stop check between them: at 4096x4096 output one convolution of
+the top level takes over a second on a 2-core CPU, and more at larger sizes, so without stripes the
+time a stop request waits would grow with the image. Each stripe reads its rows plus one row above
+and below, so the result is the same. Not on GPUs (see ATTENTION_CHUNK_MACS)."""
+
+
+def _conv3x3(conv: nn.Conv2d, x: Tensor) -> Tensor:
+    """`conv(x)` for a 3x3, stride-1, padding-1 convolution; in stripes of rows on a CPU (CONV_CHUNK_MACS)."""
+    n, c, h, w = x.shape
+    macs_per_row = w * c * conv.out_channels * 9 * n
+    rows = h if x.device.type != "cpu" or not _inference() else max(1, CONV_CHUNK_MACS // macs_per_row)
+    if rows >= h:
+        return conv(x)
+    out = x.new_empty(n, conv.out_channels, h, w)
+    for top in range(0, h, rows):
+        stop_point()
+        bottom = min(h, top + rows)
+        lo, hi = max(0, top - 1), min(h, bottom + 1)
+        stripe = F.pad(x[..., lo:hi, :], (1, 1, 1 if top == 0 else 0, 1 if bottom == h else 0))
+        out[..., top:bottom, :] = F.conv2d(stripe, conv.weight, conv.bias)
+    return out
+
+
 def _inference() -> bool:
     """True when no autograd graph is recorded: in-place ops on fresh temporaries are then safe and
     save one full-size buffer each (autograd would need the originals)."""
@@ -71,11 +96,11 @@ class ResnetBlock(nn.Module):
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
         inplace = _inference()
-        h = self.conv1(F.silu(self.norm1(x), inplace=inplace))
+        h = _conv3x3(self.conv1, F.silu(self.norm1(x), inplace=inplace))
         stop_point()  # halves the longest stretch without a check: a block at the top level of a 4K pass
         temb = self.time_emb_proj(F.silu(emb))[:, :, None, None]
         h = h.add_(temb) if inplace else h + temb
-        h = self.conv2(F.silu(self.norm2(h), inplace=inplace))
+        h = _conv3x3(self.conv2, F.silu(self.norm2(h), inplace=inplace))
         skip = x if self.conv_shortcut is None else self.conv_shortcut(x)
         return h.add_(skip) if inplace else skip + h
 

@@ -1,6 +1,7 @@
 """What progress and Cancel inside a model pass cost: one whole-image `upscale()` with the per-block
-steps and the chunked CPU attention (as shipped) against the same call with both switched off (the
-pass in one piece, as before they existed). Runs alternate; the median of each is printed.
+steps, the chunked CPU attention and the striped CPU convolutions (as shipped) against the same call
+with all of them switched off (the pass in one piece, as before they existed). Runs alternate; the
+median of each is printed.
 `--filters` instead compares the default settings with the plain pass (grid filter and anti-ringing
 off), i.e. what the default artifact filters cost.
 
@@ -32,7 +33,8 @@ def _timed(model, image: torch.Tensor, hooks: bool, filters: bool = False) -> fl
         gendr_pix.upscale(model, image, options, progress=lambda *_: None, should_stop=lambda: False)
     else:
         with (mock.patch.object(unet, "block_done", lambda: None), mock.patch.object(unet, "stop_point", lambda: None),
-              mock.patch.object(unet, "ATTENTION_CHUNK_MACS", 2**62)):
+              mock.patch.object(unet, "ATTENTION_CHUNK_MACS", 2**62),
+              mock.patch.object(unet, "CONV_CHUNK_MACS", 2**62)):
             gendr_pix.upscale(model, image, options)
     return time.perf_counter() - started
 

@@ -71,6 +71,20 @@ def test_long_attention_is_stoppable_in_chunks_with_the_same_result(tiny, monkey
     assert len(checks) > 2 * tiny.unet.steps_per_pass  # stop checks inside the attention blocks too
 
 
+def test_large_convolutions_are_stoppable_in_row_stripes_with_the_same_result(tiny, monkeypatch):
+    images = torch.rand(1, 3, 32, 32)
+    whole = g.upscale(tiny, images)
+    monkeypatch.setattr(unet_module, "CONV_CHUNK_MACS", 1)  # one output row per stripe
+    checks = []
+    striped = g.upscale(tiny, images, should_stop=lambda: checks.append(1))
+    torch.testing.assert_close(striped, whole, atol=1e-5, rtol=0)
+    assert len(checks) > 10 * tiny.unet.steps_per_pass  # a check before every stripe
+    calls = []
+    with pytest.raises(g.Interrupted):  # and a stop request there is honoured at once
+        g.upscale(tiny, images, should_stop=lambda: calls.append(1) or len(calls) > 3)
+    assert len(calls) == 4
+
+
 def test_out_of_memory_inside_a_pass_keeps_progress_monotone(tiny, monkeypatch):
     original = Transformer2D.forward
 
