@@ -137,7 +137,7 @@ def test_warning_shows_on_the_node_and_as_a_toast_in_the_page(server, tiny_model
               _models(server) / "ui-bare.safetensors")
     env = {**os.environ, "PLAYWRIGHT_CORE": PLAYWRIGHT_CORE, "CHROMIUM": CHROMIUM}
     done = subprocess.run([NODE, str(Path(__file__).with_name("loader_warning_check.cjs")), server.url,
-                           str(EXAMPLES / "gendr_pix_basic_x4.json"), "ui-bare.safetensors",
+                           str(EXAMPLES / "GenDR-Pix 1 - Basic x4 upscale.json"), "ui-bare.safetensors",
                            "head_dim=16\nnorm_groups=8"], capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, f"{done.stderr[-3000:]}\n{server.tail()}"
     report = json.loads(done.stdout.splitlines()[-1])
