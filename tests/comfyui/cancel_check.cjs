@@ -9,7 +9,7 @@
 //   PLAYWRIGHT_CORE=/path/to/node_modules/playwright-core CHROMIUM=/usr/bin/chromium \
 //   node cancel_check.cjs URL MODEL_NAME SIZE [STEPS_BEFORE_CANCEL]
 "use strict";
-const { chromium } = require(process.env.PLAYWRIGHT_CORE || "playwright-core");
+const { main, onComfyPage } = require("./comfy_page.cjs");
 
 const [url, modelName, size, stepsBeforeCancel = "3"] = process.argv.slice(2);
 const TIMEOUT = 1800000;
@@ -78,27 +78,11 @@ async function run(page, upscaleId, cancelAfter, timeout) {
   }, { upscaleId, cancelAfter, timeout });
 }
 
-(async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || undefined,
-    args: ["--no-sandbox", "--disable-background-networking"],
-  });
+main(() => {
   const report = {};
-  try {
-    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-    await page.route((u) => !u.hostname.startsWith("127.0.0.1"), (route) => route.abort());
-    await page.goto(url, { waitUntil: "load", timeout: 180000 });
-    await page.waitForFunction(() => window.app?.graph && window.LiteGraph?.registered_node_types?.GenDRPixUpscale,
-      null, { timeout: 180000 });
-    report.frontend = await page.evaluate(() => window.__COMFYUI_FRONTEND_VERSION__ ?? null);
+  return onComfyPage(url, report, async (page) => {
     const big = Number(size);
     report.cancel = await run(page, await buildGraph(page, modelName, big, big), Number(stepsBeforeCancel), TIMEOUT);
     report.label = await run(page, await buildGraph(page, modelName, 112, 75), 0, TIMEOUT);
-  } finally {
-    await browser.close();
-  }
-  process.stdout.write(JSON.stringify(report) + "\n");
-})().catch((e) => {
-  process.stderr.write(String(e?.stack ?? e) + "\n");
-  process.exit(1);
+  });
 });

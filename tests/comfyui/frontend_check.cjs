@@ -10,7 +10,7 @@
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
-const { chromium } = require(process.env.PLAYWRIGHT_CORE || "playwright-core");
+const { main, onComfyPage } = require("./comfy_page.cjs");
 
 const [url, workflowDir, packFolder] = process.argv.slice(2);
 const TIMEOUT = 180000;
@@ -108,25 +108,17 @@ async function runFromPage(page) {
   }, RUN_TIMEOUT);
 }
 
-(async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || undefined,
-    args: ["--no-sandbox", "--disable-background-networking"],
-  });
+main(() => {
   const report = { console: [], workflows: {}, opened: {} };
   const server = new URL(url).host;
-  try {
-    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-    await page.route("**/*", (route) => (new URL(route.request().url()).host === server ? route.continue() : route.abort()));
+  const watch = (page) => {
     page.on("console", (m) => { if (m.type() === "error") report.console.push(m.text()); });
     page.on("pageerror", (e) => report.console.push(`pageerror: ${e?.message ?? e}`));
     page.on("requestfailed", (r) => report.console.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`));
     page.on("response", (r) => { if (r.status() >= 400) report.console.push(`HTTP ${r.status()}: ${r.url()}`); });
-    await page.goto(url, { waitUntil: "load", timeout: TIMEOUT });
-    await page.waitForFunction(() => window.app?.graph && window.LiteGraph?.registered_node_types?.GenDRPixUpscale,
-      null, { timeout: TIMEOUT });
+  };
+  return onComfyPage(url, report, async (page) => {
     Object.assign(report, await page.evaluate(async () => ({
-      frontend: window.__COMFYUI_FRONTEND_VERSION__ ?? null,
       nodeTypes: Object.keys(window.LiteGraph.registered_node_types).filter((k) => k.startsWith("GenDRPix")).sort(),
       extensions: (window.app.extensions ?? []).map((e) => e.name).filter((n) => n.startsWith("GenDRPix")),
       templates: await (await fetch("/api/workflow_templates")).json(),
@@ -141,11 +133,5 @@ async function runFromPage(page) {
       const workflow = JSON.parse(fs.readFileSync(path.join(workflowDir, file), "utf8"));
       report.workflows[name] = await loadWorkflow(page, workflow);
     }
-  } finally {
-    await browser.close();
-  }
-  process.stdout.write(JSON.stringify(report) + "\n");
-})().catch((e) => {
-  process.stderr.write(String(e?.stack ?? e) + "\n");
-  process.exit(1);
+  }, { timeout: TIMEOUT, allow: (u) => u.host === server, watch });
 });

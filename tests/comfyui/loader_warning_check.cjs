@@ -7,7 +7,7 @@
 //   PLAYWRIGHT_CORE=... CHROMIUM=... node loader_warning_check.cjs URL WORKFLOW_JSON MODEL SETTINGS
 "use strict";
 const fs = require("node:fs");
-const { chromium } = require(process.env.PLAYWRIGHT_CORE || "playwright-core");
+const { main, onComfyPage } = require("./comfy_page.cjs");
 
 const [url, workflowFile, model, settings] = process.argv.slice(2);
 const TIMEOUT = 300000;
@@ -52,21 +52,11 @@ async function runWith(page, settingsText) {
   }, [model, settingsText, TIMEOUT]);
 }
 
-(async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || undefined,
-    args: ["--no-sandbox", "--disable-background-networking"],
-  });
+main(() => {
   const report = { console: [] };
-  try {
-    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-    await page.route((u) => !u.hostname.startsWith("127.0.0.1"), (route) => route.abort());
-    page.on("pageerror", (e) => report.console.push(`pageerror: ${e?.message ?? e}\n${e?.stack ?? ""}`));
-    await page.goto(url, { waitUntil: "load", timeout: TIMEOUT });
-    await page.waitForFunction(() => window.app?.graph && window.LiteGraph?.registered_node_types?.GenDRPixModelLoader,
-      null, { timeout: TIMEOUT });
+  const watch = (page) => page.on("pageerror", (e) => report.console.push(`pageerror: ${e?.message ?? e}\n${e?.stack ?? ""}`));
+  return onComfyPage(url, report, async (page) => {
     const workflow = JSON.parse(fs.readFileSync(workflowFile, "utf8"));
-    report.frontend = await page.evaluate(() => window.__COMFYUI_FRONTEND_VERSION__ ?? null);
     report.loaded = await page.evaluate(async (wf) => {
       await window.app.loadGraphData(structuredClone(wf), true, true, null);
       await new Promise((r) => setTimeout(r, 1500));
@@ -75,11 +65,5 @@ async function runWith(page, settingsText) {
     }, workflow);
     report.guessed = await runWith(page, null);
     report.given = await runWith(page, settings);
-  } finally {
-    await browser.close();
-  }
-  process.stdout.write(JSON.stringify(report) + "\n");
-})().catch((e) => {
-  process.stderr.write(String(e?.stack ?? e) + "\n");
-  process.exit(1);
+  }, { timeout: TIMEOUT, node: "GenDRPixModelLoader", watch });
 });
