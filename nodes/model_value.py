@@ -192,20 +192,22 @@ def with_ensemble(model: PixModel, size: int) -> PixModel:
 
 def with_antiring(model: PixModel, strength: float) -> PixModel:
     """A copy of `model` that pulls its output into the input's local range by `strength` (0 = off)."""
-    try:
-        gendr_pix.UpscaleOptions(antiring=float(strength))  # the core's check and message
-    except gendr_pix.SettingError as e:
-        raise e.named({"antiring": "strength"}) from None
-    return replace(model, antiring=float(strength))
+    return _with_option(model, "antiring", float(strength), widget="strength")
 
 
 def with_grid_filter(model: PixModel, window: int) -> PixModel:
     """A copy of `model` whose outputs go through the grid filter with a `window`-px window (0 = off)."""
+    return _with_option(model, "grid_filter", int(window), widget="window")
+
+
+def _with_option(model: PixModel, name: str, value: Any, *, widget: str) -> PixModel:
+    """A copy of `model` with the UpscaleOptions field `name` set, checked by the core; its error
+    names the node's widget."""
     try:
-        gendr_pix.UpscaleOptions(grid_filter=int(window))  # the core's check and message
+        gendr_pix.UpscaleOptions(**{name: value})
     except gendr_pix.SettingError as e:
-        raise e.named({"grid_filter": "window"}) from None
-    return replace(model, grid_filter=int(window))
+        raise e.named({name: widget}) from None
+    return replace(model, **{name: value})
 
 
 def with_guidance(model: PixModel, scale: float, mode: str,
