@@ -22,6 +22,17 @@ def make_tiny(seed: int = 0, **config) -> g.GenDRPix:
     return model.eval().requires_grad_(False)
 
 
+def make_random(unet: g.UNetConfig, seed: int = 0, **config) -> g.GenDRPix:
+    """A model of shape `unet` with every weight perturbed: zero-initialised layers would hide mapping
+    mistakes when a test converts or reloads it."""
+    torch.manual_seed(seed)
+    model = g.GenDRPix(g.ModelConfig(unet=unet, **config))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    return model.eval()
+
+
 @pytest.fixture
 def tiny() -> g.GenDRPix:
     return make_tiny()

@@ -5,7 +5,7 @@ import struct
 
 import pytest
 import torch
-from conftest import make_tiny
+from conftest import make_random, make_tiny
 from safetensors.torch import save_file
 
 import gendr_pix as g
@@ -17,12 +17,7 @@ SD_LIKE = g.UNetConfig(block_channels=(64, 128), layers_per_block=2, attention_l
 
 
 def random_model(unet=SD_LIKE, seed=0, **config):
-    torch.manual_seed(seed)
-    model = g.GenDRPix(g.ModelConfig(unet=unet, **config))
-    with torch.no_grad():  # zero-initialised layers would hide mapping mistakes
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
-    return model.eval()
+    return make_random(unet, seed, **config)
 
 
 def outputs(model, seed=1):

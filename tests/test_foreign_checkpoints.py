@@ -8,6 +8,7 @@ import json
 
 import pytest
 import torch
+from conftest import make_random
 from safetensors.torch import save_file
 
 import gendr_pix as g
@@ -19,12 +20,7 @@ GUESSED = ("prediction=epsilon", "timestep=354", "alpha_bar=0.5", "head_dim=64",
 
 
 def random_model(unet=SHAPE, seed=0, **config):
-    torch.manual_seed(seed)
-    model = g.GenDRPix(g.ModelConfig(unet=unet, **config))
-    with torch.no_grad():  # zero-initialised layers would hide mapping mistakes
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
-    return model.eval()
+    return make_random(unet, seed, **config)
 
 
 def outputs(model, seed=1):
