@@ -20,7 +20,9 @@ ENSEMBLE_SIZES: tuple[int, ...] = (1, 2, 4, 8)
 GRID_FILTER_WINDOW = 64
 """Pixels: wide enough to see a faint pattern on a smooth patch, narrow enough to follow one that
 fades across the image. On the validation photos' real-world inputs 32 / 64 / 128 px gave LPIPS
-0.317 / 0.315 / 0.314 and left 4 / 4 / 7 % excess grid energy in 64-px tiles (plain pass: 9 %)."""
+0.317 / 0.315 / 0.314 and left 4 / 4 / 7 % excess grid energy in 64-px tiles (plain pass: 9 %). With
+phase 26, 256 px costs 0.8 % less LPIPS but leaves almost all of the local lattice (docs/QUALITY.md,
+"Grid artifacts in detail")."""
 
 DEFAULT_GRID_FILTER = GRID_FILTER_WINDOW
 DEFAULT_ANTIRING = 0.5
