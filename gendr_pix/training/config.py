@@ -55,6 +55,9 @@ class RunConfig:
     log_every: int = 10
     sample_every: int = 500
     save_every: int = 200
+    keep_snapshots: bool = False
+    """Also keep each save's EMA model as `ema_step<N>.safetensors`: a ship rule that picks among a
+    run's snapshots needs them, and `model_ema.safetensors` is overwritten at every save."""
     workers: int = 1
     threads: int = 0
     """torch threads in the training process (0 = torch's default)."""

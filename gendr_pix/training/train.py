@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -162,7 +163,10 @@ class Trainer:
         tmp = self.dir / "last.pt.tmp"
         torch.save(self.state(), tmp)
         os.replace(tmp, self.dir / "last.pt")
-        export(self.ema if self.ema is not None else self.generator, self.dir / "model_ema.safetensors")
+        model = self.dir / "model_ema.safetensors"
+        export(self.ema if self.ema is not None else self.generator, model)
+        if self.cfg.run.keep_snapshots:
+            shutil.copyfile(model, self.dir / f"ema_step{self.step}.safetensors")
         (self.dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
 
     def loader(self) -> DataLoader:

@@ -68,6 +68,15 @@ def test_resume_continues_where_it_stopped(tmp_path, photo_folder, use_fake_cach
     assert sorted(p.name for p in (again.dir / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
 
 
+def test_keep_snapshots_leaves_one_ema_model_per_save(tmp_path, photo_folder, use_fake_cache):
+    run = {"steps": 4, "save_every": 2, "keep_snapshots": True}
+    trainer = Trainer(toy_config(tmp_path, photo_folder, "pixel", run=run), progress=False)
+    trainer.fit()
+    assert sorted(p.name for p in trainer.dir.glob("ema_step*")) == ["ema_step2.safetensors", "ema_step4.safetensors"]
+    assert (trainer.dir / "ema_step4.safetensors").read_bytes() == (trainer.dir / "model_ema.safetensors").read_bytes()
+    assert (trainer.dir / "ema_step2.safetensors").read_bytes() != (trainer.dir / "model_ema.safetensors").read_bytes()
+
+
 def test_a_non_finite_loss_stops_before_the_weights_change(tmp_path, photo_folder, use_fake_cache):
     trainer = Trainer(toy_config(tmp_path, photo_folder, "pixel"), progress=False)
     batch = fixed_batch(photo_folder)
