@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gendr_pix import SHUFFLE, GenDRPix, resize
+from gendr_pix.ensemble import offset_pads
+from gendr_pix.padding import crop, reflect_pad
 
 from .artifacts import artifact_loss
 from .discriminators import FeatureDiscriminator
@@ -79,6 +81,12 @@ class LossConfig:
     overshoot beyond the photo's local range near its edges (halos) plus edge strength where the photo
     has no edge (ghost contours, block edges). LPIPS, DISTS and the adversarial term reward sharpness
     and barely charge for either; this charges exactly what `eval` reports as halo and false edges."""
+    shift_consistency: float = 0.0
+    """Weight of the L1 between the positive output and the output for the same input shifted against
+    the 8x8 shuffle grid by a random (dy, dx) and cropped back (0 = off). A one-step pixel-shuffle model
+    can draw faint strokes (on skin, in flat areas) whose place depends on where the grid falls: they
+    move under a 4-px shift, so only the 4-pass self-ensemble averages them out. This charges for them
+    directly, at the cost of one more pass of the positive half of the batch."""
     sharpen_fourier: bool = True
     """With `sharpen_target`: whether the masked Fourier term compares against the sharpened photo too
     (phase 12: yes). The unsharp mask raises the amplitude at the 8x8-grid frequencies, which the grid
@@ -153,6 +161,14 @@ def lq_to_input(lq: Tensor, size: tuple[int, int]) -> Tensor:
     return resize(lq, size).clamp(0, 1) * 2 - 1
 
 
+def shifted_output(model: nn.Module, x: Tensor, ctx: Tensor) -> Tensor:
+    """`model`'s output for `x` moved against the 8x8 grid by a random non-zero (dy, dx), cropped back
+    into place (same shape as model(x, ctx)); see `LossConfig.shift_consistency`."""
+    offset = int(torch.randint(1, SHUFFLE * SHUFFLE, ()))
+    pads = offset_pads(offset // SHUFFLE, offset % SHUFFLE)
+    return crop(model(reflect_pad(x, pads), ctx), pads)
+
+
 class PixelObjective:
     def __init__(self, model: GenDRPix, loss: LossConfig, *, perceptual: nn.Module | None,
                  discriminator: FeatureDiscriminator | None,
@@ -198,6 +214,9 @@ class PixelObjective:
         if cfg.artifacts:
             a = artifact_loss(pos, real)
             total, logs["artifacts"] = total + cfg.artifacts * a, a.item()
+        if cfg.shift_consistency:
+            c = l1(pos, shifted_output(model, x[:n_pos], ctx[:n_pos]))
+            total, logs["shift"] = total + cfg.shift_consistency * c, c.item()
         if cfg.adversarial and self.discriminator is not None and step >= cfg.adversarial_start:
             g = generator_adv_loss(self.discriminator(random_pad(pos)))
             total, logs["g_adv"] = total + cfg.adversarial * g, g.item()

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import gendr_pix
+from gendr_pix.training.objectives import shifted_output
 from gendr_pix.training.latent import StageOneStudent, load_latent, save_latent, student_from_teacher
 from gendr_pix.training.train import Trainer
 
@@ -240,6 +241,29 @@ def test_fourier_window_and_compare_reach_the_objective(tmp_path, photo_folder, 
         toy_config(tmp_path, photo_folder, "pixel", loss={"fourier_compare": "excess", "fourier_log": True})
     with pytest.raises(ValueError, match="fourier_margin must be in \\[0, 1\\] and works with loss.fourier_compare"):
         toy_config(tmp_path, photo_folder, "pixel", loss={"fourier_compare": "complex", "fourier_margin": 0.5})
+
+
+def test_shifted_output_tells_a_grid_locked_model_from_a_shift_equivariant_one():
+    x, ctx = torch.rand(2, 3, 32, 48) * 2 - 1, torch.zeros(2, 4, 8)
+    assert torch.equal(shifted_output(lambda a, c: a * 2, x, ctx), x * 2)
+    cell = torch.randn(8, 8)
+
+    def grid_locked(a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:  # adds a pattern tied to the 8x8 grid
+        return a + cell.repeat(a.shape[-2] // 8, a.shape[-1] // 8)
+
+    for _ in range(3):  # each call draws its own non-zero offset
+        assert (shifted_output(grid_locked, x, ctx) - grid_locked(x, ctx)).abs().mean() > 0.5
+
+
+def test_shift_consistency_reaches_the_objective_and_training_lowers_it(tmp_path, photo_folder, use_fake_cache):
+    batch = fixed_batch(photo_folder)
+    off = Trainer(toy_config(tmp_path / "off", photo_folder, "pixel"), progress=False)
+    assert "shift" not in off.objective(off.model, batch, step=0).logs
+    torch.manual_seed(0)
+    trainer = Trainer(toy_config(tmp_path / "on", photo_folder, "pixel", loss={"shift_consistency": 20.0}),
+                      progress=False)
+    shift = _fit_fixed(trainer, batch, 30, "shift")
+    assert _falls(shift, by=0.3), shift
 
 
 def test_stop_at_gives_the_early_snapshot_of_the_longer_run(tmp_path, photo_folder, use_fake_cache):
