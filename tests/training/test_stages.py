@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import gendr_pix
-from gendr_pix.training.objectives import shifted_output
 from gendr_pix.training.latent import StageOneStudent, load_latent, save_latent, student_from_teacher
+from gendr_pix.training.objectives import shifted_output
 from gendr_pix.training.train import Trainer
 
 from .toy import fixed_batch, toy_config, toy_teacher
