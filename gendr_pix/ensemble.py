@@ -30,6 +30,13 @@ def offset_pads(dy: int, dx: int) -> tuple[int, int, int, int]:
     return (dx, SHUFFLE - dx, dy, SHUFFLE - dy)
 
 
+def on_shifted_grid(fn: Restorer, x: Tensor, dy: int, dx: int) -> Tensor:
+    """`fn(x)` with `x` moved against the 8x8 grid by (dy, dx) (reflect-padded) and the result cropped
+    back into place: same shape as fn(x)."""
+    pads = offset_pads(dy, dx)
+    return crop(fn(reflect_pad(x, pads)), pads)
+
+
 def self_ensemble(fn: Restorer, size: int) -> Restorer:
     """Wrap `fn` so it returns the mean over `size` grid shifts (1 = `fn` itself)."""
     if size not in ENSEMBLE_OFFSETS:
@@ -41,8 +48,7 @@ def self_ensemble(fn: Restorer, size: int) -> Restorer:
     def run(x: Tensor) -> Tensor:
         total = None
         for dy, dx in offsets:
-            pads = offset_pads(dy, dx)
-            y = crop(fn(reflect_pad(x, pads)), pads)
+            y = on_shifted_grid(fn, x, dy, dx)
             total = y if total is None else total + y
         return total / len(offsets)
 

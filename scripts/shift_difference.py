@@ -16,8 +16,7 @@ import argparse
 import torch
 
 import gendr_pix
-from gendr_pix.ensemble import offset_pads
-from gendr_pix.padding import crop, reflect_pad
+from gendr_pix.ensemble import on_shifted_grid
 from gendr_pix.training.evaluate import EvalConfig, degraded, hr_crops
 from gendr_pix.training.objectives import lq_to_input
 
@@ -29,6 +28,7 @@ def shift_difference(model: gendr_pix.GenDRPix, hr_folder: str, crop_px: int) ->
     """{"bicubic": levels, "realesrgan": levels}: mean |pass(x) - pass(x moved)| over photos and offsets."""
     photos = hr_crops(EvalConfig(folder=hr_folder, crop=crop_px))
     ctx = model.positive.expand(1, -1, -1)
+    inner = (..., slice(8, -8), slice(8, -8))  # leave out the padding's own border
     out = {}
     for setting in ("bicubic", "realesrgan"):
         diffs = []
@@ -37,9 +37,7 @@ def shift_difference(model: gendr_pix.GenDRPix, hr_folder: str, crop_px: int) ->
             with torch.inference_mode():
                 y = model(x, ctx)
                 for dy, dx in OFFSETS:
-                    pads = offset_pads(dy, dx)
-                    moved = crop(model(reflect_pad(x, pads), ctx), pads)
-                    inner = (slice(None), slice(None), slice(8, -8), slice(8, -8))  # the padding's own border
+                    moved = on_shifted_grid(lambda t: model(t, ctx), x, dy, dx)
                     diffs.append(float((y - moved)[inner].abs().mean()) * 255 / 2)
         out[setting] = sum(diffs) / len(diffs)
     return out

@@ -23,8 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gendr_pix import SHUFFLE, GenDRPix, resize
-from gendr_pix.ensemble import offset_pads
-from gendr_pix.padding import crop, reflect_pad
+from gendr_pix.ensemble import on_shifted_grid
 
 from .artifacts import artifact_loss
 from .discriminators import FeatureDiscriminator
@@ -165,8 +164,7 @@ def shifted_output(model: nn.Module, x: Tensor, ctx: Tensor) -> Tensor:
     """`model`'s output for `x` moved against the 8x8 grid by a random non-zero (dy, dx), cropped back
     into place (same shape as model(x, ctx)); see `LossConfig.shift_consistency`."""
     offset = int(torch.randint(1, SHUFFLE * SHUFFLE, ()))
-    pads = offset_pads(offset // SHUFFLE, offset % SHUFFLE)
-    return crop(model(reflect_pad(x, pads), ctx), pads)
+    return on_shifted_grid(lambda t: model(t, ctx), x, offset // SHUFFLE, offset % SHUFFLE)
 
 
 class PixelObjective:
